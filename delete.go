@@ -1,0 +1,38 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/urfave/cli"
+
+	"github.com/nsrun/nsrun/libcontainer/container"
+	"github.com/nsrun/nsrun/libcontainer/state"
+)
+
+var deleteCommand = cli.Command{
+	Name:      "delete",
+	Usage:     "delete a container and everything it holds",
+	ArgsUsage: "<container-id>",
+	Flags: []cli.Flag{
+		cli.BoolFlag{Name: "force, f", Usage: "kill a running container first"},
+	},
+	Action: func(ctx *cli.Context) error {
+		id, err := containerID(ctx)
+		if err != nil {
+			return err
+		}
+		force := ctx.Bool("force")
+		c, err := container.Open(stateRoot(ctx), id)
+		if errors.Is(err, state.ErrIncomplete) && force {
+			return container.ForceDeleteIncomplete(stateRoot(ctx), id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.Delete(force); err != nil {
+			c.Close()
+			return err
+		}
+		return nil
+	},
+}

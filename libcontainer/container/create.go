@@ -1,0 +1,358 @@
+// Package container is the runtime side of every operation on a
+// container: create, start, kill, delete, state, run.
+package container
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/nsrun/nsrun/libcontainer/cgroups"
+	"github.com/nsrun/nsrun/libcontainer/config"
+	"github.com/nsrun/nsrun/libcontainer/hooks"
+	"github.com/nsrun/nsrun/libcontainer/namespaces"
+	"github.com/nsrun/nsrun/libcontainer/protocol"
+	"github.com/nsrun/nsrun/libcontainer/state"
+)
+
+// CreateOptions are create's flags.
+type CreateOptions struct {
+	Root          state.Root
+	ID            string
+	Bundle        string
+	ConsoleSocket string
+	// ConsoleConn, instead of ConsoleSocket: an already connected socket
+	// that receives the pty master (foreground `run` with a terminal).
+	ConsoleConn  *os.File
+	PidFile      string
+	NoPivot      bool
+	NoNewKeyring bool
+	PreserveFds  int
+	// Spec, when set, is the already loaded config.json of Bundle.
+	Spec *specs.Spec
+}
+
+// Created is a container after a successful create; the runtime process
+// that made it is the init's parent until it exits.
+type Created struct {
+	State *state.State
+	init  *spawned
+}
+
+// Create sets a container up to the point where only the user program
+// remains to run. On any error the host is left as before: no init, no
+// cgroup, no state directory.
+func Create(o *CreateOptions) (*Created, error) {
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	if err := state.ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	spec := o.Spec
+	if spec == nil {
+		if spec, err = config.Load(bundle); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Linux == nil {
+		return nil, errors.New("linux: section missing: nsrun only runs Linux containers")
+	}
+	plan, err := namespaces.NewPlan(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if !plan.Has(specs.MountNamespace) {
+		return nil, errors.New("linux.namespaces: a mount namespace is required (nsrun will not change the host's mounts)")
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil {
+		return nil, fmt.Errorf("root.path: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("root.path: %s is not a directory", rootfs)
+	}
+	terminal := spec.Process != nil && spec.Process.Terminal
+	if terminal && o.ConsoleSocket == "" && o.ConsoleConn == nil {
+		return nil, errors.New("process.terminal is true: --console-socket is required (or run in the foreground)")
+	}
+	if !terminal && o.ConsoleSocket != "" {
+		return nil, errors.New("--console-socket is only allowed with process.terminal true")
+	}
+
+	dir, err := o.Root.Create(o.ID)
+	if err != nil {
+		return nil, err
+	}
+	cr := &creation{opts: o, spec: spec, plan: plan, dir: dir}
+	st := &state.State{
+		OCIVersion:  spec.Version,
+		ID:          o.ID,
+		Bundle:      bundle,
+		Rootfs:      rootfs,
+		Created:     time.Now().UTC(),
+		Annotations: spec.Annotations,
+		Config:      spec,
+		Status:      state.StatusCreating,
+	}
+	cr.st = st
+	created, err := cr.run()
+	if err != nil {
+		cr.undo()
+		return nil, err
+	}
+	return created, nil
+}
+
+// creation holds what a create has made so far, to undo it on failure.
+type creation struct {
+	opts *CreateOptions
+	spec *specs.Spec
+	plan *namespaces.Plan
+	dir  *state.Container
+	st   *state.State
+	cg   cgroups.Manager
+	init *spawned
+}
+
+func (cr *creation) undo() {
+	if cr.init != nil {
+		cr.init.kill()
+	}
+	cr.plan.Close()
+	if cr.cg != nil {
+		if err := cr.cg.Destroy(); err != nil {
+			logrus.Warnf("cleanup after failed create: %v", err)
+		}
+	}
+	if err := cr.dir.Remove(); err != nil {
+		logrus.Warnf("cleanup after failed create: %v", err)
+	}
+}
+
+func (cr *creation) run() (*Created, error) {
+	spec, st := cr.spec, cr.st
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.Create(cgroupResources(spec)); err != nil {
+		// Create removes what it made itself.
+		return nil, err
+	}
+	cr.cg = cg
+	st.CgroupPaths = cg.Paths()
+	// Saved now so that `delete --force` can clean up after a create that
+	// was killed half way.
+	if err := cr.dir.Save(st); err != nil {
+		return nil, err
+	}
+
+	fifoPath := cr.dir.Path(state.FifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	if err := cr.plan.Open(); err != nil {
+		return nil, err
+	}
+	defer cr.plan.Close()
+	tasks, unified, err := cg.PlacementFiles()
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(tasks)
+	if unified != nil {
+		defer unified.Close()
+	}
+	consoleFd, err := cr.consoleSocket()
+	if err != nil {
+		return nil, err
+	}
+	if consoleFd != nil {
+		defer consoleFd.Close()
+	}
+
+	req := &spawnRequest{
+		Plan:      cr.plan,
+		UIDMaps:   spec.Linux.UIDMappings,
+		GIDMaps:   spec.Linux.GIDMappings,
+		Dir:       st.Bundle,
+		Stdio:     []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Preserved: preservedFiles(cr.opts.PreserveFds),
+		Tasks:     tasks,
+		CgroupDir: unified,
+		Fifo:      fifo,
+		ConsoleFd: consoleFd,
+	}
+	init, err := spawn(req)
+	if err != nil {
+		return nil, err
+	}
+	cr.init = init
+	st.Pid = init.pid
+	if st.InitStartTime, err = StartTime(init.pid); err != nil {
+		return nil, fmt.Errorf("read init start time: %w", err)
+	}
+	if err := cr.dir.Save(st); err != nil {
+		return nil, err
+	}
+
+	cfg := &protocol.InitConfig{
+		Spec:            spec,
+		Bundle:          st.Bundle,
+		Rootfs:          st.Rootfs,
+		NoPivot:         cr.opts.NoPivot,
+		NoNewKeyring:    cr.opts.NoNewKeyring,
+		UserNS:          cr.plan.Has(specs.UserNamespace),
+		NewTimeNS:       cr.plan.New&unix.CLONE_NEWTIME != 0,
+		NewCgroupNS:     cr.plan.New&unix.CLONE_NEWCGROUP != 0,
+		CgroupPaths:     st.CgroupPaths,
+		FifoFd:          init.cfgFds.fifo,
+		ConsoleSocketFd: init.cfgFds.console,
+		PreserveFds:     cr.opts.PreserveFds,
+		State:           ociState(st, specs.StateCreating),
+	}
+	if err := init.conn.Send(&protocol.Message{Type: protocol.TypeConfig, Config: cfg}); err != nil {
+		return nil, err
+	}
+	if err := cr.serveInit(); err != nil {
+		return nil, err
+	}
+	st.Status = state.StatusCreated
+	if err := cr.dir.Save(st); err != nil {
+		return nil, err
+	}
+	if cr.opts.PidFile != "" {
+		if err := writePidFile(cr.opts.PidFile, st.Pid); err != nil {
+			return nil, err
+		}
+	}
+	init.conn.Close()
+	cr.dir.Unlock()
+	return &Created{State: st, init: init}, nil
+}
+
+// serveInit answers the init until it reports ready.
+func (cr *creation) serveInit() error {
+	for {
+		m, err := cr.init.conn.Recv()
+		if err != nil {
+			if errors.Is(err, protocol.ErrClosed) {
+				return errors.New("container init exited during setup")
+			}
+			return err
+		}
+		switch m.Type {
+		case protocol.TypeError:
+			return errors.New(m.Message)
+		case protocol.TypeReady:
+			return nil
+		case protocol.TypeHooks:
+			s := ociState(cr.st, specs.StateCreating)
+			if err := runHooks("prestart", cr.spec.Hooks, s); err != nil {
+				return err
+			}
+			if err := runHooks("createRuntime", cr.spec.Hooks, s); err != nil {
+				return err
+			}
+			if err := cr.init.conn.Send(&protocol.Message{Type: protocol.TypeHooksDone}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("protocol: unexpected %q message from the init", m.Type)
+		}
+	}
+}
+
+// consoleSocket connects to --console-socket here, on the host, because
+// after pivot_root the init cannot reach that path.
+func (cr *creation) consoleSocket() (*os.File, error) {
+	if cr.opts.ConsoleConn != nil {
+		return cr.opts.ConsoleConn, nil
+	}
+	if cr.opts.ConsoleSocket == "" {
+		return nil, nil
+	}
+	conn, err := net.Dial("unix", cr.opts.ConsoleSocket)
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket: %w", err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket: %w", err)
+	}
+	return f, nil
+}
+
+// preservedFiles wraps fds 3..3+n-1, which pass to the container as is.
+func preservedFiles(n int) []*os.File {
+	var files []*os.File
+	for i := 0; i < n; i++ {
+		files = append(files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	return files
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// writePidFile writes the pid atomically, without a newline (what
+// containerd and conmon parse).
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return state.WriteFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+// ociState is the state handed to hooks and printed by `nsrun state`.
+func ociState(st *state.State, status specs.ContainerState) *specs.State {
+	return &specs.State{
+		Version:     specs.Version,
+		ID:          st.ID,
+		Status:      status,
+		Pid:         st.Pid,
+		Bundle:      st.Bundle,
+		Annotations: st.Annotations,
+	}
+}
+
+func runHooks(name string, h *specs.Hooks, s *specs.State) error {
+	if h == nil {
+		return nil
+	}
+	var list []specs.Hook
+	switch name {
+	case "prestart":
+		list = h.Prestart //nolint:staticcheck // deprecated in the spec, still honoured
+	case "createRuntime":
+		list = h.CreateRuntime
+	case "poststart":
+		list = h.Poststart
+	case "poststop":
+		list = h.Poststop
+	}
+	return hooks.Run(name, list, s)
+}

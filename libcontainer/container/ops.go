@@ -1,0 +1,238 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/nsrun/nsrun/libcontainer/cgroups"
+	"github.com/nsrun/nsrun/libcontainer/state"
+)
+
+// Container is an existing container, locked for one operation.
+type Container struct {
+	dir *state.Container
+	St  *state.State
+}
+
+// Open locks and loads container id.
+func Open(root state.Root, id string) (*Container, error) {
+	dir, err := root.Open(id)
+	if err != nil {
+		return nil, err
+	}
+	st, err := dir.Load()
+	if err != nil {
+		dir.Unlock()
+		return nil, err
+	}
+	return &Container{dir: dir, St: st}, nil
+}
+
+// Close releases the lock.
+func (c *Container) Close() { c.dir.Unlock() }
+
+// Status derives the OCI status from the record and the init process.
+func (c *Container) Status() specs.ContainerState {
+	st := c.St
+	if !alive(st.Pid, st.InitStartTime) {
+		return specs.StateStopped
+	}
+	switch st.Status {
+	case state.StatusCreating:
+		return specs.StateCreating
+	case state.StatusCreated:
+		if _, err := os.Lstat(c.dir.Path(state.FifoName)); err == nil {
+			return specs.StateCreated
+		}
+	}
+	if frozen, err := c.cgroups().Frozen(); err == nil && frozen {
+		return specs.ContainerState("paused")
+	}
+	return specs.StateRunning
+}
+
+// OCIState is the state JSON of `nsrun state`.
+func (c *Container) OCIState() *OCIStateJSON {
+	status := c.Status()
+	pid := c.St.Pid
+	if status == specs.StateStopped {
+		pid = 0
+	}
+	return &OCIStateJSON{
+		State:   *ociState(c.St, status),
+		Pid:     pid,
+		Rootfs:  c.St.Rootfs,
+		Created: c.St.Created.Format(time.RFC3339Nano),
+		Owner:   c.St.Owner,
+	}
+}
+
+// OCIStateJSON is runtime-spec's State plus the fields runc prints and
+// CRI-O parses.
+type OCIStateJSON struct {
+	specs.State
+	Pid     int    `json:"pid"`
+	Rootfs  string `json:"rootfs"`
+	Created string `json:"created"`
+	Owner   string `json:"owner"`
+}
+
+func (c *Container) cgroups() cgroups.Manager { return cgroups.Load(c.St.CgroupPaths) }
+
+// Start releases the user program of a created container.
+func (c *Container) Start() error {
+	switch s := c.Status(); s {
+	case specs.StateCreated:
+	case specs.StateStopped:
+		return fmt.Errorf("cannot start a container that has stopped")
+	default:
+		return fmt.Errorf("cannot start a container in the %s state", s)
+	}
+	fifoPath := c.dir.Path(state.FifoName)
+	if err := releaseInit(fifoPath, c.St.Pid, c.St.InitStartTime); err != nil {
+		return err
+	}
+	os.Remove(fifoPath)
+	c.St.Status = state.StatusStarted
+	if err := c.dir.Save(c.St); err != nil {
+		return err
+	}
+	if err := runHooks("poststart", c.St.Config.Hooks, ociState(c.St, specs.StateRunning)); err != nil {
+		logrus.Warnf("poststart hook: %v", err)
+	}
+	return nil
+}
+
+// releaseInit opens the read side of the exec fifo, which unblocks the
+// init's open of the write side, and waits for the byte the init writes
+// once it got through. A dead init never writes: poll, and check it.
+func releaseInit(fifoPath string, pid int, start uint64) error {
+	fd, err := unix.Open(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(fd)
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 100)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("wait for init: %w", err)
+		}
+		if n > 0 && fds[0].Revents&unix.POLLIN != 0 {
+			var b [1]byte
+			if n, _ := unix.Read(fd, b[:]); n == 1 {
+				return nil
+			}
+		}
+		if n > 0 && fds[0].Revents&unix.POLLHUP != 0 {
+			return errors.New("container init exited before the user program started")
+		}
+		if !alive(pid, start) {
+			return errors.New("container init exited before the user program started")
+		}
+	}
+}
+
+// Signal sends sig to the init, or with all to every process of the
+// container's cgroup.
+func (c *Container) Signal(sig syscall.Signal, all bool) error {
+	switch c.Status() {
+	case specs.StateStopped:
+		return errors.New("container not running")
+	case specs.StateCreating:
+		return errors.New("container is being created")
+	}
+	if all {
+		pids, err := c.cgroups().Pids()
+		if err != nil {
+			return fmt.Errorf("list container processes: %w", err)
+		}
+		for _, pid := range pids {
+			if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("signal %d: %w", pid, err)
+			}
+		}
+		return nil
+	}
+	if err := unix.Kill(c.St.Pid, sig); err != nil {
+		if err == unix.ESRCH {
+			return errors.New("container not running: no such process")
+		}
+		return fmt.Errorf("signal init: %w", err)
+	}
+	return nil
+}
+
+// Delete destroys the container. A created container is killed first (as
+// runc does; containerd relies on it), a running one only with force.
+func (c *Container) Delete(force bool) error {
+	status := c.Status()
+	switch status {
+	case specs.StateStopped, specs.StateCreated, specs.StateCreating:
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.St.ID, status)
+		}
+	}
+	if err := c.killAll(); err != nil {
+		return err
+	}
+	return c.destroy()
+}
+
+// killAll SIGKILLs the init and everything else in the container's
+// cgroups, thawing them first, and waits until the init is gone.
+func (c *Container) killAll() error {
+	cg := c.cgroups()
+	if alive(c.St.Pid, c.St.InitStartTime) {
+		unix.Kill(c.St.Pid, unix.SIGKILL)
+	}
+	if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		cg.Thaw()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(c.St.Pid, c.St.InitStartTime) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container init %d did not die after SIGKILL", c.St.Pid)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// destroy removes the cgroups and the state, and runs the poststop hooks.
+func (c *Container) destroy() error {
+	if err := c.cgroups().Destroy(); err != nil {
+		return fmt.Errorf("remove cgroups: %w", err)
+	}
+	if c.St.Config != nil {
+		if err := runHooks("poststop", c.St.Config.Hooks, ociState(c.St, specs.StateStopped)); err != nil {
+			logrus.Warnf("poststop hook: %v", err)
+		}
+	}
+	return c.dir.Remove()
+}
+
+// ForceDeleteIncomplete cleans up a directory whose create died before it
+// wrote any state: there is nothing to kill that we know of.
+func ForceDeleteIncomplete(root state.Root, id string) error {
+	dir, err := root.Open(id)
+	if err != nil {
+		return err
+	}
+	if _, err := dir.Load(); err == nil {
+		dir.Unlock()
+		return errors.New("state appeared while cleaning up")
+	}
+	return dir.Remove()
+}

@@ -1,0 +1,169 @@
+package container
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nsrun/nsrun/libcontainer/config"
+	"github.com/nsrun/nsrun/libcontainer/console"
+	"github.com/nsrun/nsrun/libcontainer/state"
+)
+
+// RunOptions are `run`'s flags beyond create's.
+type RunOptions struct {
+	Create *CreateOptions
+	Detach bool
+	Keep   bool
+}
+
+// Run creates and starts a container; in the foreground it forwards
+// signals, proxies a terminal, waits, deletes (unless Keep) and returns
+// the container's exit status (128+N when killed by signal N).
+func Run(o *RunOptions) (int, error) {
+	spec, err := config.Load(o.Create.Bundle)
+	if err != nil {
+		return -1, err
+	}
+	o.Create.Spec = spec
+	var consoleRecv *os.File
+	if spec.Process != nil && spec.Process.Terminal && o.Create.ConsoleSocket == "" {
+		if o.Detach {
+			return -1, fmt.Errorf("process.terminal is true: --console-socket is required with --detach")
+		}
+		// The init sends the pty master over this pair; we proxy it.
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("console socketpair: %w", err)
+		}
+		consoleRecv = os.NewFile(uintptr(fds[0]), "console-recv")
+		defer consoleRecv.Close()
+		o.Create.ConsoleConn = os.NewFile(uintptr(fds[1]), "console-send")
+	}
+	// Catch signals before the init exists, so none is lost in between.
+	sigs := make(chan os.Signal, 64)
+	if !o.Detach {
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+	created, err := Create(o.Create)
+	if o.Create.ConsoleConn != nil {
+		o.Create.ConsoleConn.Close()
+	}
+	if err != nil {
+		return -1, err
+	}
+	var master *os.File
+	if consoleRecv != nil {
+		if master, err = recvFd(consoleRecv); err != nil {
+			created.abort(o.Create.Root)
+			return -1, err
+		}
+		defer master.Close()
+	}
+	c, err := Open(o.Create.Root, o.Create.ID)
+	if err != nil {
+		created.abort(o.Create.Root)
+		return -1, err
+	}
+	err = c.Start()
+	c.Close()
+	if err != nil {
+		created.abort(o.Create.Root)
+		return -1, err
+	}
+	if o.Detach {
+		return 0, nil
+	}
+	if master != nil {
+		restore := proxyTerminal(master)
+		defer restore()
+	}
+	code := created.waitForwarding(sigs, master)
+	if !o.Keep {
+		if c, err := Open(o.Create.Root, o.Create.ID); err == nil {
+			if err := c.Delete(true); err != nil {
+				c.Close()
+				return code, err
+			}
+		}
+	}
+	return code, nil
+}
+
+// abort removes a container that was created but could not be started.
+func (cr *Created) abort(root state.Root) {
+	cr.init.kill()
+	if c, err := Open(root, cr.State.ID); err == nil {
+		c.Delete(true)
+	}
+}
+
+// waitForwarding relays signals to the init until it exits, then returns
+// its exit status.
+func (cr *Created) waitForwarding(sigs chan os.Signal, master *os.File) int {
+	done := make(chan unix.WaitStatus, 1)
+	go func() {
+		ws, _ := cr.init.wait()
+		done <- ws
+	}()
+	for {
+		select {
+		case ws := <-done:
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ws.ExitStatus()
+		case s := <-sigs:
+			sig := s.(syscall.Signal)
+			switch sig {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				// SIGCHLD is ours (the init's exit); SIGURG is the Go
+				// runtime's preemption signal.
+			case unix.SIGWINCH:
+				if master != nil {
+					console.CopySize(os.Stdin, master)
+				}
+			default:
+				unix.Kill(cr.State.Pid, sig)
+			}
+		}
+	}
+}
+
+// proxyTerminal copies between our stdio and the container's pty, with our
+// terminal (if any) in raw mode; it returns the restore function.
+func proxyTerminal(master *os.File) func() {
+	restore := func() {}
+	if r, err := console.MakeRaw(int(os.Stdin.Fd())); err == nil {
+		restore = func() { r() }
+	}
+	console.CopySize(os.Stdin, master)
+	go io.Copy(master, os.Stdin)
+	go io.Copy(os.Stdout, master)
+	return restore
+}
+
+// recvFd receives one fd (the pty master) sent with SCM_RIGHTS.
+func recvFd(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	if err != nil {
+		return nil, fmt.Errorf("receive console: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("receive console: no control message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("receive console: expected one fd")
+	}
+	unix.CloseOnExec(fds[0])
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}

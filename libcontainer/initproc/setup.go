@@ -1,0 +1,219 @@
+package initproc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nsrun/nsrun/libcontainer/capabilities"
+	"github.com/nsrun/nsrun/libcontainer/console"
+	"github.com/nsrun/nsrun/libcontainer/hooks"
+	"github.com/nsrun/nsrun/libcontainer/procattr"
+	"github.com/nsrun/nsrun/libcontainer/protocol"
+	"github.com/nsrun/nsrun/libcontainer/rootfs"
+)
+
+// setupContainer does everything that create must finish before it
+// returns: namespaces left to make, the root file system, hooks, console,
+// kernel settings. The order follows the spec's lifecycle.
+func (i *initProcess) setupContainer() error {
+	spec, cfg := i.spec, i.cfg
+	if !cfg.NoNewKeyring {
+		// A fresh session keyring, so the container cannot see the host's
+		// keys. EACCES/ENOSYS: the kernel denies keyrings here; go on.
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.State.ID); err != nil && err != unix.ENOSYS && err != unix.EACCES && err != unix.EDQUOT {
+			return fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	if cfg.NewTimeNS {
+		if err := newTimeNamespace(spec.Linux.TimeOffsets); err != nil {
+			return err
+		}
+	}
+	rc := &rootfs.Config{
+		Spec:        spec,
+		Rootfs:      cfg.Rootfs,
+		NoPivot:     cfg.NoPivot,
+		InUserNS:    cfg.UserNS,
+		CgroupPaths: cfg.CgroupPaths,
+		NewCgroupNS: cfg.NewCgroupNS,
+	}
+	if err := rootfs.Prepare(rc); err != nil {
+		return err
+	}
+	if h := spec.Hooks; h != nil {
+		if len(h.Prestart)+len(h.CreateRuntime) > 0 { //nolint:staticcheck // prestart is deprecated, still honoured
+			if err := i.conn.Send(&protocol.Message{Type: protocol.TypeHooks}); err != nil {
+				return err
+			}
+			if _, err := i.conn.Expect(protocol.TypeHooksDone); err != nil {
+				return err
+			}
+		}
+		if err := hooks.Run("createContainer", h.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.PivotRoot(rc); err != nil {
+		return err
+	}
+	if spec.Process.Terminal {
+		if err := i.setupConsole(); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.Finalize(rc); err != nil {
+		return err
+	}
+	if spec.Hostname != "" {
+		if err := procattr.SetHostname(spec.Hostname); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := procattr.SetDomainname(spec.Domainname); err != nil {
+			return fmt.Errorf("domainname: %w", err)
+		}
+	}
+	if err := procattr.SetSysctls(spec.Linux.Sysctl); err != nil {
+		return err
+	}
+	return nil
+}
+
+// setupConsole makes a pty in the container's devpts, binds its slave on
+// /dev/console, sends the master to the console socket and makes the slave
+// our stdio and controlling terminal.
+func (i *initProcess) setupConsole() error {
+	if i.cfg.ConsoleSocketFd < 0 {
+		return fmt.Errorf("process.terminal: no console socket")
+	}
+	master, slave, err := console.NewPty()
+	if err != nil {
+		return fmt.Errorf("process.terminal: %w", err)
+	}
+	defer master.Close()
+	if cs := i.spec.Process.ConsoleSize; cs != nil {
+		if err := console.SetSize(master, cs.Height, cs.Width); err != nil {
+			return fmt.Errorf("process.consoleSize: %w", err)
+		}
+	}
+	if err := console.MountConsole(slave); err != nil {
+		return err
+	}
+	sock := os.NewFile(uintptr(i.cfg.ConsoleSocketFd), "console-socket")
+	defer sock.Close()
+	if err := console.SendMasterFd(sock, master, master.Name()); err != nil {
+		return fmt.Errorf("--console-socket: %w", err)
+	}
+	return console.SetupSlaveStdio(slave)
+}
+
+// finish applies the process settings, reports ready, waits for start and
+// executes the user program.
+func (i *initProcess) finish() error {
+	p := i.spec.Process
+	if p.ApparmorProfile != "" {
+		return fmt.Errorf("process.apparmorProfile: AppArmor is not enabled on this host")
+	}
+	if p.SelinuxLabel != "" {
+		return fmt.Errorf("process.selinuxLabel: SELinux is not enabled on this host")
+	}
+	if i.spec.Linux.Seccomp != nil {
+		return fmt.Errorf("linux.seccomp: seccomp filters are not supported by this nsrun build yet")
+	}
+	if err := procattr.SetRlimits(p.Rlimits); err != nil {
+		return err
+	}
+	if err := procattr.SetOOMScoreAdj(p.OOMScoreAdj); err != nil {
+		return fmt.Errorf("process.oomScoreAdj: %w", err)
+	}
+	if err := procattr.SetPersonality(i.spec.Linux.Personality); err != nil {
+		return err
+	}
+	if err := procattr.SetScheduler(p.Scheduler); err != nil {
+		return fmt.Errorf("process.scheduler: %w", err)
+	}
+	if err := procattr.SetIOPriority(p.IOPriority); err != nil {
+		return fmt.Errorf("process.ioPriority: %w", err)
+	}
+	path, err := procattr.LookPath(p.Args[0], p.Env)
+	if err != nil {
+		return fmt.Errorf("exec: %q: %w", p.Args[0], err)
+	}
+	if err := procattr.SetUser(p.User); err != nil {
+		return fmt.Errorf("process.user: %w", err)
+	}
+	if err := procattr.Chdir(p.Cwd); err != nil {
+		return err
+	}
+	if p.NoNewPrivileges {
+		if err := procattr.SetNoNewPrivileges(); err != nil {
+			return fmt.Errorf("process.noNewPrivileges: %w", err)
+		}
+	}
+	if err := capabilities.Apply(p.Capabilities); err != nil {
+		return err
+	}
+	if err := i.waitForStart(); err != nil {
+		return err
+	}
+	if h := i.spec.Hooks; h != nil && len(h.StartContainer) > 0 {
+		st := *i.cfg.State
+		st.Status = specs.StateRunning
+		if err := hooks.Run("startContainer", h.StartContainer, &st); err != nil {
+			return err
+		}
+	}
+	if err := unix.Exec(path, p.Args, p.Env); err != nil {
+		return fmt.Errorf("exec %s: %w", path, err)
+	}
+	return nil
+}
+
+// waitForStart reports ready and blocks opening the exec fifo for writing
+// until `nsrun start` opens it for reading; the byte written tells start
+// that we got through. Our O_PATH fd reopens it through /proc, because the
+// host path is gone after pivot_root.
+func (i *initProcess) waitForStart() error {
+	if err := i.conn.Send(&protocol.Message{Type: protocol.TypeReady}); err != nil {
+		return err
+	}
+	i.ready = true
+	i.conn.Close()
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", i.cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(fd)
+	unix.Close(i.cfg.FifoFd)
+	return nil
+}
+
+// newTimeNamespace unshares a time namespace for this thread's children
+// and its next execve, with the configured offsets: offsets can only be
+// written before any process is inside.
+func newTimeNamespace(offsets map[string]specs.LinuxTimeOffset) error {
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return fmt.Errorf("linux.namespaces: unshare time namespace: %w", err)
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for clock, off := range offsets {
+		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+	}
+	path := filepath.Join("/proc/thread-self", "timens_offsets")
+	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("linux.timeOffsets: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package protocol defines the messages between the runtime and the init
+// process. They travel as JSON, one message per datagram, over a
+// SOCK_SEQPACKET socketpair: datagrams keep message boundaries, and the
+// C constructor in nsenter speaks the same format with a few printf calls.
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Message types.
+const (
+	TypeConfig    = "config"    // runtime -> init: InitConfig
+	TypeIDMap     = "idmap"     // init (C) -> runtime: write my uid/gid maps
+	TypeIDMapDone = "idmapDone" // runtime -> init (C)
+	TypePid       = "pid"       // init (C) -> runtime: the forked init's pid
+	TypeHooks     = "hooks"     // init -> runtime: run prestart + createRuntime
+	TypeHooksDone = "hooksDone" // runtime -> init
+	TypeReady     = "ready"     // init -> runtime: set up, parked on the fifo
+	TypeError     = "error"     // init -> runtime: setup failed
+)
+
+// Message is one datagram. Only the fields of its type are set.
+type Message struct {
+	Type    string      `json:"type"`
+	Message string      `json:"message,omitempty"`
+	Pid     int         `json:"pid,omitempty"`
+	Config  *InitConfig `json:"config,omitempty"`
+}
+
+// InitConfig is everything the init needs to set the container up.
+type InitConfig struct {
+	Spec   *specs.Spec `json:"spec"`
+	Bundle string      `json:"bundle"`
+	Rootfs string      `json:"rootfs"`
+	// Exec is set for `nsrun exec`: only the process is set up, in the
+	// namespaces the init already has.
+	Exec    bool `json:"exec,omitempty"`
+	NoPivot bool `json:"noPivot,omitempty"`
+	// UserNS: the container has a user namespace (new or joined).
+	UserNS bool `json:"userNS,omitempty"`
+	// NewTimeNS: the init unshares a time namespace and writes the offsets.
+	NewTimeNS   bool              `json:"newTimeNS,omitempty"`
+	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// Fds in the init: the exec fifo (O_PATH) and the console socket, -1
+	// when absent.
+	FifoFd          int `json:"fifoFd"`
+	ConsoleSocketFd int `json:"consoleSocketFd"`
+	// PreserveFds: fds 3..3+N-1 pass to the user program.
+	PreserveFds int `json:"preserveFds,omitempty"`
+	// NoNewKeyring: keep the runtime's session keyring.
+	NoNewKeyring bool `json:"noNewKeyring,omitempty"`
+	// State is the OCI state handed to createContainer/startContainer hooks.
+	State *specs.State `json:"state,omitempty"`
+}
+
+// maxMessage bounds one datagram; a config near it is refused by the
+// config loader long before.
+const maxMessage = 80 << 20
+
+// Conn is one end of the socketpair.
+type Conn struct{ f *os.File }
+
+// NewPair makes the socketpair: the runtime's end and the init's end.
+func NewPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("init socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "init-parent"), os.NewFile(uintptr(fds[1]), "init-child"), nil
+}
+
+// NewConn wraps an end of the pair.
+func NewConn(f *os.File) *Conn { return &Conn{f: f} }
+
+// File returns the underlying socket.
+func (c *Conn) File() *os.File { return c.f }
+
+// Close closes the socket.
+func (c *Conn) Close() error { return c.f.Close() }
+
+// Send writes one message.
+func (c *Conn) Send(m *Message) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s message: %w", m.Type, err)
+	}
+	if len(data) > maxMessage {
+		return fmt.Errorf("%s message too large (%d bytes)", m.Type, len(data))
+	}
+	if len(data) > 64<<10 {
+		// A datagram must fit the send buffer whole; a large config needs
+		// more than the default (FORCE: above net.core.wmem_max, as root).
+		_ = unix.SetsockoptInt(int(c.f.Fd()), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 2*len(data)+(64<<10))
+	}
+	if err := unix.Sendmsg(int(c.f.Fd()), data, nil, nil, unix.MSG_NOSIGNAL); err != nil {
+		return fmt.Errorf("send %s message: %w", m.Type, err)
+	}
+	return nil
+}
+
+// ErrClosed is returned by Recv when the peer closed its end (the init died
+// or exec'd the user program).
+var ErrClosed = errors.New("init closed the connection")
+
+// Recv reads one message.
+func (c *Conn) Recv() (*Message, error) {
+	fd := int(c.f.Fd())
+	// Peek at the size first so a large config arrives whole.
+	n, _, err := unix.Recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+	if err != nil {
+		return nil, fmt.Errorf("receive from init: %w", err)
+	}
+	if n == 0 {
+		// A zero-length read on SEQPACKET is end of file.
+		return nil, ErrClosed
+	}
+	buf := make([]byte, n)
+	n, _, err = unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return nil, fmt.Errorf("receive from init: %w", err)
+	}
+	var m Message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return nil, fmt.Errorf("decode message from init: %w", err)
+	}
+	return &m, nil
+}
+
+// Expect reads one message and checks its type; an error message becomes
+// a Go error with the init's text.
+func (c *Conn) Expect(typ string) (*Message, error) {
+	m, err := c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if m.Type == TypeError {
+		return nil, errors.New(m.Message)
+	}
+	if m.Type != typ {
+		return nil, fmt.Errorf("protocol: expected %q from the init, got %q", typ, m.Type)
+	}
+	return m, nil
+}
