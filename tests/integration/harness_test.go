@@ -1,0 +1,273 @@
+// Package integration runs the nsrun binary against real containers: real
+// namespaces, mounts and cgroups on this host. Run as root:
+//
+//	go test ./tests/integration/
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	nsrunBin string // the binary under test
+	rootfs   string // a busybox rootfs shared (read-only) by the tests
+	workDir  string
+	idSeq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("integration tests need root")
+		os.Exit(1)
+	}
+	// PID 1 here does not reap orphans; containers whose runtime exited are
+	// re-parented to us.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Println("subreaper:", err)
+		os.Exit(1)
+	}
+	var err error
+	workDir, err = os.MkdirTemp("", "nsrun-it-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(workDir, 0o755)
+	code := func() int {
+		if nsrunBin, err = buildNsrun(workDir); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if rootfs, err = makeRootfs(filepath.Join(workDir, "rootfs")); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.RemoveAll(workDir)
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// buildNsrun builds the binary under test, or uses $NSRUN.
+func buildNsrun(dir string) (string, error) {
+	if p := os.Getenv("NSRUN"); p != "" {
+		return filepath.Abs(p)
+	}
+	out := filepath.Join(dir, "nsrun")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = repoRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build nsrun: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// makeRootfs builds a minimal busybox root file system.
+func makeRootfs(dir string) (string, error) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return "", fmt.Errorf("busybox-static is required: %w", err)
+	}
+	for _, d := range []string{"bin", "proc", "sys", "dev", "etc", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
+		return "", err
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		return "", err
+	}
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "busybox" {
+			continue
+		}
+		os.Symlink("busybox", filepath.Join(dir, "bin", applet))
+	}
+	os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "etc", "group"), []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
+	return dir, nil
+}
+
+// newID returns a container ID unique to this test run.
+func newID(t *testing.T) string {
+	return fmt.Sprintf("it-%d-%d", os.Getpid(), idSeq.Add(1))
+}
+
+// bundle is a test bundle: a directory with config.json and a rootfs link.
+type bundle struct {
+	t    *testing.T
+	Dir  string
+	Spec *specs.Spec
+	Root string // --root state dir of this test
+}
+
+// newBundle makes a bundle whose config runs args in the shared rootfs with
+// the usual namespaces, and a private state root.
+func newBundle(t *testing.T, args ...string) *bundle {
+	t.Helper()
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	b := &bundle{t: t, Dir: dir, Spec: baseSpec(args), Root: filepath.Join(dir, "state")}
+	return b
+}
+
+func baseSpec(args []string) *specs.Spec {
+	return &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: rootfs, Readonly: true},
+		Process: &specs.Process{
+			Args: args,
+			Env:  []string{"PATH=/bin:/usr/bin", "TERM=xterm"},
+			Cwd:  "/",
+			User: specs.User{UID: 0, GID: 0},
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding:  []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"},
+				Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"},
+				Permitted: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"},
+			},
+		},
+		Hostname: "nsrun-test",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+			Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+		},
+	}
+}
+
+// write saves config.json.
+func (b *bundle) write() {
+	b.t.Helper()
+	data, err := json.MarshalIndent(b.Spec, "", " ")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.Dir, "config.json"), data, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// result of one nsrun invocation.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// nsrun runs the binary with --root of this bundle; stdin is empty.
+func (b *bundle) nsrun(args ...string) result {
+	b.t.Helper()
+	return runNsrun(b.Root, nil, args...)
+}
+
+func runNsrun(root string, stdin []byte, args ...string) result {
+	cmd := exec.Command(nsrunBin, append([]string{"--root", root}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		errb.WriteString(err.Error())
+	}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// run writes the config and runs the container in the foreground.
+func (b *bundle) run(id string) result {
+	b.t.Helper()
+	b.write()
+	return b.nsrun("run", "-b", b.Dir, id)
+}
+
+// mustOK fails the test unless r succeeded.
+func mustOK(t *testing.T, r result, what string) {
+	t.Helper()
+	if r.Code != 0 {
+		t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", what, r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// cleanup force-deletes a container at the end of the test.
+func (b *bundle) cleanup(id string) {
+	b.t.Cleanup(func() { runNsrun(b.Root, nil, "delete", "--force", id) })
+}
+
+// ociState reads `nsrun state`.
+func (b *bundle) state(id string) map[string]any {
+	b.t.Helper()
+	r := b.nsrun("state", id)
+	mustOK(b.t, r, "state")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &m); err != nil {
+		b.t.Fatalf("state JSON: %v\n%s", err, r.Stdout)
+	}
+	return m
+}
+
+// assertNoTrace checks that nothing of container id is left: no state dir,
+// no cgroup dir in any v1 hierarchy.
+func assertNoTrace(t *testing.T, root, id string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(root, id)); err == nil {
+		t.Errorf("state dir of %s left behind", id)
+	}
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun/" + id)
+	m2, _ := filepath.Glob("/sys/fs/cgroup/unified/nsrun/" + id)
+	if len(matches)+len(m2) > 0 {
+		t.Errorf("cgroup dirs left behind: %v %v", matches, m2)
+	}
+}
+
+// runWithExtraFd runs nsrun with f inherited as fd 3.
+func runWithExtraFd(t *testing.T, b *bundle, f *os.File, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(nsrunBin, append([]string{"--root", b.Root}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.ExtraFiles = []*os.File{f}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
