@@ -1,0 +1,82 @@
+// Package cgroups owns one container's cgroups.
+//
+// This file holds the driver-neutral surface (the Manager interface, New and
+// Load). The cgroup v1 / hybrid driver lives in v1*.go and unified.go; a pure
+// cgroup v2 driver will sit behind the same interface.
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// UnifiedKey is the Paths key of the container's directory in the cgroup2
+// (unified) hierarchy of a hybrid host.
+const UnifiedKey = "unified"
+
+// Manager owns the cgroups of one container.
+type Manager interface {
+	// Create makes the container's cgroup directory in every mounted v1
+	// hierarchy (and in the unified hierarchy when it holds controllers) and
+	// applies res. On error it removes what it created.
+	Create(res *specs.LinuxResources) error
+	// PlacementFiles opens what the init needs to enter its cgroups by
+	// itself: the "tasks" file of each v1 hierarchy (O_WRONLY|O_CLOEXEC; the
+	// single-threaded child writes "0" into each) and the unified directory
+	// (O_RDONLY|O_DIRECTORY|O_CLOEXEC, for clone3 CLONE_INTO_CGROUP). unified
+	// is nil when no unified part is used. The caller closes the files.
+	PlacementFiles() (tasks []*os.File, unified *os.File, err error)
+	// Apply moves pid into every cgroup of the container (cgroup.procs).
+	Apply(pid int) error
+	// Paths returns hierarchy key -> absolute cgroup directory.
+	Paths() map[string]string
+	// Pids returns every pid in the container's cgroups (and their
+	// sub-cgroups), sorted and without duplicates.
+	Pids() ([]int, error)
+	// Freeze freezes the container and waits until the freezer reports FROZEN.
+	Freeze() error
+	// Thaw thaws the container and waits until the freezer reports THAWED.
+	Thaw() error
+	// Frozen reports whether the freezer state is FROZEN.
+	Frozen() (bool, error)
+	// Update applies res to the existing cgroups.
+	Update(res *specs.LinuxResources) error
+	// Destroy removes the container's cgroup directories (and sub-cgroups).
+	// Directories already gone are fine.
+	Destroy() error
+}
+
+// ErrPureV2 is returned by New on a host without cgroup v1 hierarchies.
+var ErrPureV2 = errors.New("cgroups: pure cgroup v2 hosts are not supported by the v1/hybrid driver")
+
+// New resolves cgroupsPath (linux.cgroupsPath) for container id on the
+// hierarchies mounted now (see path.go for the rules) and returns a Manager
+// that has not created anything yet.
+func New(cgroupsPath, id string) (Manager, error) {
+	layout, err := DetectLayout()
+	if err != nil {
+		return nil, err
+	}
+	if len(layout.V1) == 0 {
+		return nil, ErrPureV2
+	}
+	own, err := ReadProcCgroup("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	return newHybridManager(layout, own, cgroupsPath, id)
+}
+
+// Load rebuilds a Manager from the paths a previous Manager's Paths returned
+// (as saved in state.json).
+func Load(paths map[string]string) Manager {
+	return loadHybridManager(paths)
+}
+
+// fieldError is an error about one JSON field of the config.
+func fieldError(field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+}
