@@ -59,7 +59,7 @@ func Run(o *RunOptions) (int, error) {
 	}
 	var master *os.File
 	if consoleRecv != nil {
-		if master, err = recvFd(consoleRecv); err != nil {
+		if master, _, err = console.ReceiveMaster(consoleRecv); err != nil {
 			created.abort(o.Create.Root)
 			return -1, err
 		}
@@ -126,7 +126,7 @@ func (cr *Created) waitForwarding(sigs chan os.Signal, master *os.File) int {
 				// runtime's preemption signal.
 			case unix.SIGWINCH:
 				if master != nil {
-					console.CopySize(os.Stdin, master)
+					console.CopySize(int(os.Stdin.Fd()), master)
 				}
 			default:
 				unix.Kill(cr.State.Pid, sig)
@@ -142,28 +142,8 @@ func proxyTerminal(master *os.File) func() {
 	if r, err := console.MakeRaw(int(os.Stdin.Fd())); err == nil {
 		restore = func() { r() }
 	}
-	console.CopySize(os.Stdin, master)
+	console.CopySize(int(os.Stdin.Fd()), master)
 	go io.Copy(master, os.Stdin)
 	go io.Copy(os.Stdout, master)
 	return restore
-}
-
-// recvFd receives one fd (the pty master) sent with SCM_RIGHTS.
-func recvFd(sock *os.File) (*os.File, error) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
-	if err != nil {
-		return nil, fmt.Errorf("receive console: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("receive console: no control message")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("receive console: expected one fd")
-	}
-	unix.CloseOnExec(fds[0])
-	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
 }

@@ -1,0 +1,86 @@
+package procattr
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultUmask is applied when process.user.umask is absent, as runc does.
+const DefaultUmask = 0o022
+
+// SetUser switches the process to u: supplementary groups, then gid, then
+// uid, then the umask.
+//
+// syscall.Setgroups/Setgid/Setuid change every thread of the process
+// (glibc's or Go's all-threads mechanism), which is what we want: a Go
+// process has many threads and a thread left as root would be a hole.
+//
+// Moving from uid 0 to another uid normally empties the permitted set;
+// PR_SET_KEEPCAPS (a per-thread flag, hence the locked thread) keeps it so
+// that capabilities.Apply can still grant the configured capabilities
+// afterwards. The flag is cleared again right after setuid so that it does
+// not leak into anything later.
+func SetUser(u specs.User) error {
+	denied, err := setgroupsDenied()
+	if err != nil {
+		return err
+	}
+	if !denied {
+		gids := make([]int, len(u.AdditionalGids))
+		for i, g := range u.AdditionalGids {
+			gids[i] = int(g)
+		}
+		// An empty list is applied too: it drops the supplementary groups
+		// the init inherited from the runtime.
+		if err := syscall.Setgroups(gids); err != nil {
+			return fmt.Errorf("process.user.additionalGids: setgroups(%v): %w", u.AdditionalGids, err)
+		}
+	} else if len(u.AdditionalGids) > 0 {
+		return fmt.Errorf("process.user.additionalGids: setgroups is denied in this user namespace (/proc/self/setgroups is \"deny\")")
+	}
+	if err := syscall.Setgid(int(u.GID)); err != nil {
+		return fmt.Errorf("process.user.gid: setgid(%d): %w", u.GID, err)
+	}
+
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
+	}
+	if err := syscall.Setuid(int(u.UID)); err != nil {
+		return fmt.Errorf("process.user.uid: setuid(%d): %w", u.UID, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_KEEPCAPS, 0): %w", err)
+	}
+
+	mask := uint32(DefaultUmask)
+	if u.Umask != nil {
+		mask = *u.Umask
+	}
+	if mask > 0o777 {
+		return fmt.Errorf("process.user.umask: %#o is not a valid umask", mask)
+	}
+	unix.Umask(int(mask))
+	return nil
+}
+
+// setgroupsDenied reports whether this user namespace forbids setgroups(2):
+// an unprivileged user namespace whose gid_map was written by its owner
+// has "deny" in /proc/self/setgroups, and setgroups would fail with EPERM.
+// A kernel without the file (before 3.19) allows it.
+func setgroupsDenied() (bool, error) {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read /proc/self/setgroups: %w", err)
+	}
+	return string(bytes.TrimSpace(b)) == "deny", nil
+}
