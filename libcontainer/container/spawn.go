@@ -119,6 +119,10 @@ func spawn(req *spawnRequest) (*spawned, error) {
 			cmd.SysProcAttr.UidMappings = idMaps(req.UIDMaps)
 			cmd.SysProcAttr.GidMappings = idMaps(req.GIDMaps)
 			cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+			// Become root of the new user namespace before the execve of
+			// the init: otherwise the init runs as the unmapped host root,
+			// and execve drops every capability it has in the namespace.
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 		}
 	}
 	if unshareLater != 0 {

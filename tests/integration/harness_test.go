@@ -194,21 +194,37 @@ func (b *bundle) nsrun(args ...string) result {
 }
 
 func runNsrun(root string, stdin []byte, args ...string) result {
+	return runNsrunFiles(root, stdin, nil, args...)
+}
+
+// runNsrunFiles runs nsrun with stdout and stderr in files, not pipes: a
+// created container keeps create's stdio, and a pipe would not see EOF
+// until the container exits.
+func runNsrunFiles(root string, stdin []byte, extra []*os.File, args ...string) result {
+	outF, _ := os.CreateTemp("", "nsrun-out-")
+	errF, _ := os.CreateTemp("", "nsrun-err-")
+	defer os.Remove(outF.Name())
+	defer os.Remove(errF.Name())
+	defer outF.Close()
+	defer errF.Close()
 	cmd := exec.Command(nsrunBin, append([]string{"--root", root}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr = outF, errF
+	cmd.ExtraFiles = extra
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	err := cmd.Run()
 	code := 0
+	var msg string
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		code = -1
-		errb.WriteString(err.Error())
+		msg = err.Error()
 	}
-	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	out, _ := os.ReadFile(outF.Name())
+	errb, _ := os.ReadFile(errF.Name())
+	return result{Stdout: string(out), Stderr: string(errb) + msg, Code: code}
 }
 
 // run writes the config and runs the container in the foreground.
@@ -260,14 +276,5 @@ func assertNoTrace(t *testing.T, root, id string) {
 // runWithExtraFd runs nsrun with f inherited as fd 3.
 func runWithExtraFd(t *testing.T, b *bundle, f *os.File, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(nsrunBin, append([]string{"--root", b.Root}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.ExtraFiles = []*os.File{f}
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	return runNsrunFiles(b.Root, nil, []*os.File{f}, args...)
 }
