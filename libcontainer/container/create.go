@@ -163,6 +163,11 @@ func (cr *creation) run() (*Created, error) {
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
+	// Writable by the container's user, whoever that is on the host; the
+	// umask would take that away.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)

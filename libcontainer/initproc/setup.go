@@ -211,7 +211,9 @@ func newTimeNamespace(offsets map[string]specs.LinuxTimeOffset) error {
 	for clock, off := range offsets {
 		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
 	}
-	path := filepath.Join("/proc/thread-self", "timens_offsets")
+	// /proc/self is the thread group leader: the main thread, which is the
+	// thread we are locked to and that unshared.
+	path := filepath.Join("/proc/self", "timens_offsets")
 	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
 		return fmt.Errorf("linux.timeOffsets: %w", err)
 	}

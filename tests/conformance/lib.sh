@@ -19,7 +19,9 @@ setup_cgroup_layout() {
 	mount -t tmpfs -o mode=0755,size=64k nsrun-conformance-cgroup "$dir"
 	for entry in /sys/fs/cgroup/*; do
 		name=${entry##*/}
-		if [[ -L $entry ]]; then
+		if [[ $name == unified && ${NO_CGROUP2:-0} == 1 ]]; then
+			continue
+		elif [[ -L $entry ]]; then
 			cp -P "$entry" "$dir/$name"
 		elif mountpoint -q "$entry"; then
 			mkdir "$dir/$name"
@@ -57,6 +59,8 @@ remove_cgroup_tree() {
 	local top=$1 d pid tries
 	[[ -d $top ]] || return 0
 	while IFS= read -r d; do
+		# Only real cgroups: never touch a plain directory.
+		case $(stat -f -c %T "$d" 2>/dev/null) in cgroupfs | cgroup2fs) ;; *) continue ;; esac
 		for tries in 1 2 3 4 5 6 7 8 9 10; do
 			while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$d/cgroup.procs"
 			rmdir "$d" 2>/dev/null && break
@@ -133,7 +137,7 @@ declare -A expected=()
 # normalize_numbers LIST: a comma list of assertion names ("N" or "k:N") in
 # one canonical order, so that two lists compare as strings.
 normalize_numbers() {
-	tr ',' '\n' <<<"$1" | sort -u | paste -sd, -
+	tr ',' '\n' <<<"$1" | sort -V -u | paste -sd, -
 }
 
 # load_expected FILE: "test n,m,..." lines; '#' starts a comment.
@@ -157,24 +161,31 @@ print_header() {
 	out '%-36s %5s %6s %5s  %-13s %s\n' TEST OK FAILED SKIP VERDICT NOTES
 }
 
-# parse_tap FILE: prints "ok failed skipped planned seen failed-numbers".
+# parse_tap FILE: prints "ok failed skipped planned seen failures", where
+# failures is a comma list of failed assertion numbers plus "error" when the
+# test reported an error outside any assertion (a YAML diagnostic with an
+# "error" key before the first assertion of its TAP document), or "-".
 parse_tap() {
 	awk '
+		function name(n) { return docs > 1 ? docs ":" n : n }
+		function add(n) { nums = nums (nums == "" ? "" : ",") name(n) }
 		# A test may print several TAP documents (one per sub-case), each
 		# with its own plan and numbering: assertions of the k-th document
 		# (k > 1) are named "k:N".
-		/^TAP version/ { docs++ }
-		/^1\.\.[0-9]+/ { split($1, p, "\\.\\."); planned += p[2]; hasplan = 1 }
+		/^TAP version/ { docs++; asserted = 0; next }
+		/^1\.\.[0-9]+/ { split($1, p, "\\.\\."); planned += p[2]; hasplan = 1; next }
 		/^(not )?ok [0-9]+/ {
-			seen++
+			seen++; asserted = 1
 			if (docs == 0) docs = 1
 			isnot = ($1 == "not")
 			num = isnot ? $3 : $2
-			if (docs > 1) num = docs ":" num
-			directive = tolower($0)
-			if (directive ~ /# *(skip|todo)/) { skipped++; next }
-			if (isnot) { failed++; nums = nums (nums == "" ? "" : ",") num } else { ok++ }
+			if (tolower($0) ~ /# *(skip|todo)/) { skipped++; next }
+			if (isnot) { failed++; add(num) } else { ok++ }
+			next
 		}
+		/^  ---$/ { inyaml = 1; next }
+		/^  \.\.\.$/ { inyaml = 0; next }
+		inyaml && !asserted && /^ *"error":/ { if (docs == 0) docs = 1; add("error"); asserted = 1 }
 		END {
 			if (!hasplan) planned = "-"
 			if (nums == "") nums = "-"
@@ -183,43 +194,45 @@ parse_tap() {
 }
 
 # judge_test NAME TAPFILE EXITSTATUS CLEANUPFILE: prints the test's row and
-# counts it.
+# counts it. A test's failure set is its failed assertions, "error" (see
+# parse_tap), "exit" when it exited non-zero (the suite's util.Fatal: the test
+# gave up, often before printing any TAP) and "incomplete" when it printed
+# fewer assertions than planned. Empty set: clean. Exactly the set listed in
+# the expected-failures file: expected-fail. Anything else, or a timeout: FAIL.
 judge_test() {
 	local name=$1 tap=$2 status=$3 cleanup=$4
-	local ok failed skipped planned seen nums verdict notes=() broken=0
+	local ok failed skipped planned seen nums verdict notes=() timed_out=0
 	read -r ok failed skipped planned seen nums < <(parse_tap "$tap")
-	[[ $nums == - ]] || nums=$(normalize_numbers "$nums")
 	total_ok=$((total_ok + ok))
 	total_failed=$((total_failed + failed))
 	total_skipped=$((total_skipped + skipped))
 
+	local set=()
+	[[ $nums == - ]] || set+=("$nums")
 	case $status in
 	0) ;;
-	124 | 137) notes+=("timeout after ${TIMEOUT_SEC}s"); broken=1 ;;
-	*) notes+=("exit $status") ;;
+	124 | 137) timed_out=1; notes+=("timeout after ${TIMEOUT_SEC}s") ;;
+	*) set+=(exit); notes+=("exit status $status") ;;
 	esac
-	if [[ $planned == - ]]; then
-		notes+=("no TAP plan"); broken=1
-	elif ((planned != seen)); then
-		notes+=("planned $planned, saw $seen"); broken=1
+	if [[ $planned != - ]] && ((planned != seen)); then
+		set+=(incomplete); notes+=("planned $planned, saw $seen")
 	fi
+	local got="" want=${expected[$name]:-}
+	if ((${#set[@]})); then got=$(normalize_numbers "$(IFS=,; echo "${set[*]}")"); fi
 
-	local want=${expected[$name]:-}
-	if ((broken)); then
+	if ((timed_out)); then
 		verdict=FAIL
-	elif ((failed == 0)) && ((status == 0)); then
+	elif [[ -z $got ]]; then
 		verdict=clean
-	elif ((failed == 0)); then
-		verdict=FAIL
-	elif [[ $nums == "$want" ]]; then
+	elif [[ $got == "$want" ]]; then
 		verdict=expected-fail
-		notes=("failed #$nums as expected" "${notes[@]}")
+		notes=("failed $got as expected" "${notes[@]}")
 	else
 		verdict=FAIL
-		notes=("failed #$nums" "${want:+expected #$want}" "${notes[@]}")
+		notes=("failed $got" "${want:+expected $want}" "${notes[@]}")
 	fi
 	if [[ -s $cleanup ]]; then
-		notes+=("leftovers: $(grep -c '^left container' "$cleanup" || true) containers, $(grep -c 'leftover cgroup' "$cleanup" || true) cgroups")
+		notes+=("left $(grep -c '^left container' "$cleanup" || true) containers, $(grep -c 'leftover cgroup' "$cleanup" || true) cgroups; see $name.cleanup")
 	fi
 
 	case $verdict in

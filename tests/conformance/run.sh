@@ -17,6 +17,8 @@ options:
   -o, --results DIR    where logs go (default: tests/conformance/results/<runtime name>)
   -t, --timeout SEC    per-test timeout (default: 120)
   -x, --expected FILE  expected failures (default: tests/conformance/expected-failures.txt)
+  --no-cgroup2         leave /sys/fs/cgroup/unified out of the lane's cgroup
+                       layout: a pure cgroup v1 machine (crun 1.8.1 refuses hybrid)
   -l, --list           list the test names and exit
   -h, --help
 
@@ -43,6 +45,7 @@ results=""
 timeout_sec=120
 expected_file=$here/expected-failures.txt
 list_only=0
+no_cgroup2=${NO_CGROUP2:-0}
 tests=()
 while (($#)); do
 	case $1 in
@@ -51,6 +54,7 @@ while (($#)); do
 	-t | --timeout) timeout_sec=$2; shift 2 ;;
 	-x | --expected) expected_file=$2; shift 2 ;;
 	-l | --list) list_only=1; shift ;;
+	--no-cgroup2) no_cgroup2=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; tests+=("$@"); break ;;
 	-*) usage >&2; exit 2 ;;
@@ -152,7 +156,7 @@ if [[ -z ${_NSRUN_LANE_INNER:-} ]]; then
 
 	rc=0
 	_NSRUN_LANE_INNER=1 SUITE=$suite RUNTIME_PATH=$runtime_path RESULTS=$results \
-		TIMEOUT_SEC=$timeout_sec EXPECTED_FILE=$expected_file \
+		TIMEOUT_SEC=$timeout_sec EXPECTED_FILE=$expected_file NO_CGROUP2=$no_cgroup2 \
 		unshare -m --propagation private -- "$suite/subreaper" bash "${BASH_SOURCE[0]}" "${tests[@]}" || rc=$?
 
 	# The kernel releases a hierarchy asynchronously after its last mount
@@ -195,11 +199,13 @@ cleanup() {
 	remove_tree "$work" || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 setup_cgroup_layout "$work/cgroupfs"
 load_expected "$EXPECTED_FILE"
 
-printf 'runtime: %s\nsuite:   %s\nresults: %s\n\n' "$RUNTIME_PATH" "$(cat "$SUITE/VERSION")" "$RESULTS"
+out 'runtime: %s\nsuite:   %s\nresults: %s\n\n' "$RUNTIME_PATH" "$(cat "$SUITE/VERSION")" "$RESULTS"
 print_header
 for name in "${tests[@]}"; do
 	mkdir -m 0755 "$work/tmp/$name"

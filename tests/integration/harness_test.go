@@ -130,7 +130,10 @@ type bundle struct {
 func newBundle(t *testing.T, args ...string) *bundle {
 	t.Helper()
 	dir := t.TempDir()
+	// The root of a user namespace is "other" on the host: it must be able
+	// to reach the bundle (its cwd).
 	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
 	b := &bundle{t: t, Dir: dir, Spec: baseSpec(args), Root: filepath.Join(dir, "state")}
 	return b
 }

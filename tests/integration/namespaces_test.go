@@ -55,7 +55,7 @@ func nsInode(t *testing.T, path string) string {
 
 func TestJoinNamespacesByPath(t *testing.T) {
 	pid := sleeper(t, "--net", "--uts", "--ipc")
-	b := newBundle(t, "sh", "-c", "readlink /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/ipc; hostname")
+	b := newBundle(t, "sh", "-c", "for n in net uts ipc; do readlink /proc/self/ns/$n; done; hostname")
 	for i, ns := range b.Spec.Linux.Namespaces {
 		switch ns.Type {
 		case specs.NetworkNamespace:
