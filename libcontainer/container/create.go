@@ -20,6 +20,7 @@ import (
 	"github.com/nsrun/nsrun/libcontainer/hooks"
 	"github.com/nsrun/nsrun/libcontainer/namespaces"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
+	"github.com/nsrun/nsrun/libcontainer/seccomp"
 	"github.com/nsrun/nsrun/libcontainer/state"
 )
 
@@ -69,6 +70,9 @@ func Create(o *CreateOptions) (*Created, error) {
 	}
 	plan, err := namespaces.NewPlan(spec.Linux.Namespaces)
 	if err != nil {
+		return nil, err
+	}
+	if err := seccomp.Validate(spec.Linux.Seccomp); err != nil {
 		return nil, err
 	}
 	if !plan.Has(specs.MountNamespace) {
@@ -269,6 +273,17 @@ func (cr *creation) serveInit() error {
 			return errors.New(m.Message)
 		case protocol.TypeReady:
 			return nil
+		case protocol.TypeSeccompFd:
+			err := cr.sendSeccompListener(m.File)
+			if m.File != nil {
+				m.File.Close()
+			}
+			if err != nil {
+				return err
+			}
+			if err := cr.init.conn.Send(&protocol.Message{Type: protocol.TypeSeccompDone}); err != nil {
+				return err
+			}
 		case protocol.TypeHooks:
 			s := ociState(cr.st, specs.StateCreating)
 			if err := runHooks("prestart", cr.spec.Hooks, s); err != nil {
@@ -284,6 +299,16 @@ func (cr *creation) serveInit() error {
 			return fmt.Errorf("protocol: unexpected %q message from the init", m.Type)
 		}
 	}
+}
+
+// sendSeccompListener hands the init's seccomp notify fd, with the
+// container state, to the agent at linux.seccomp.listenerPath.
+func (cr *creation) sendSeccompListener(fd *os.File) error {
+	sc := cr.spec.Linux.Seccomp
+	if fd == nil || sc == nil || sc.ListenerPath == "" {
+		return errors.New("linux.seccomp.listenerPath: init sent a notify fd without a listener")
+	}
+	return seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, ociState(cr.st, specs.StateCreating), cr.st.Pid)
 }
 
 // consoleSocket connects to --console-socket here, on the host, because

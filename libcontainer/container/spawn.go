@@ -21,7 +21,7 @@ type spawnRequest struct {
 	Plan       *namespaces.Plan
 	UIDMaps    []specs.LinuxIDMapping
 	GIDMaps    []specs.LinuxIDMapping
-	Dir        string   // the init's cwd (the bundle)
+	Dir        string // the init's cwd (the bundle)
 	Stdio      []*os.File
 	Preserved  []*os.File // become fds 3..3+N-1
 	Tasks      []*os.File // cgroup v1 tasks files to move into

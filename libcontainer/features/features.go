@@ -8,6 +8,7 @@ import (
 
 	"github.com/nsrun/nsrun/libcontainer/capabilities"
 	"github.com/nsrun/nsrun/libcontainer/rootfs"
+	"github.com/nsrun/nsrun/libcontainer/seccomp"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -32,7 +33,14 @@ func Get() *features.Features {
 				Systemd: ptr(false),
 				Rdma:    ptr(false),
 			},
-			Seccomp:  &features.Seccomp{Enabled: ptr(false)},
+			Seccomp: &features.Seccomp{
+				Enabled:        ptr(true),
+				Actions:        seccomp.Actions(),
+				Operators:      seccomp.Operators(),
+				Archs:          seccomp.Archs(),
+				KnownFlags:     seccomp.KnownFlags(),
+				SupportedFlags: seccomp.Flags(),
+			},
 			Apparmor: &features.Apparmor{Enabled: ptr(false)},
 			Selinux:  &features.Selinux{Enabled: ptr(false)},
 			IntelRdt: &features.IntelRdt{Enabled: ptr(false)},

@@ -15,6 +15,7 @@ import (
 	"github.com/nsrun/nsrun/libcontainer/procattr"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
 	"github.com/nsrun/nsrun/libcontainer/rootfs"
+	"github.com/nsrun/nsrun/libcontainer/seccomp"
 )
 
 // setupContainer does everything that create must finish before it
@@ -123,9 +124,6 @@ func (i *initProcess) finish() error {
 	if p.SelinuxLabel != "" {
 		return fmt.Errorf("process.selinuxLabel: SELinux is not enabled on this host")
 	}
-	if i.spec.Linux.Seccomp != nil {
-		return fmt.Errorf("linux.seccomp: seccomp filters are not supported by this nsrun build yet")
-	}
 	if err := procattr.SetRlimits(p.Rlimits); err != nil {
 		return err
 	}
@@ -145,16 +143,28 @@ func (i *initProcess) finish() error {
 	if err != nil {
 		return fmt.Errorf("exec: %q: %w", p.Args[0], err)
 	}
+	if p.NoNewPrivileges {
+		if err := procattr.SetNoNewPrivileges(); err != nil {
+			return fmt.Errorf("process.noNewPrivileges: %w", err)
+		}
+	}
+	// Without no_new_privs the kernel takes a filter only from a process
+	// with CAP_SYS_ADMIN, so it goes in before the capabilities are
+	// dropped; a notify listener must reach the runtime before ready.
+	// Otherwise the filter waits until right before execve, so it need
+	// not allow what nsrun itself does in between.
+	sc := i.spec.Linux.Seccomp
+	seccompEarly := sc != nil && (!p.NoNewPrivileges || seccomp.HasNotify(sc))
+	if seccompEarly {
+		if err := i.loadSeccomp(sc); err != nil {
+			return err
+		}
+	}
 	if err := procattr.SetUser(p.User); err != nil {
 		return fmt.Errorf("process.user: %w", err)
 	}
 	if err := procattr.Chdir(p.Cwd); err != nil {
 		return err
-	}
-	if p.NoNewPrivileges {
-		if err := procattr.SetNoNewPrivileges(); err != nil {
-			return fmt.Errorf("process.noNewPrivileges: %w", err)
-		}
 	}
 	if err := capabilities.Apply(p.Capabilities); err != nil {
 		return err
@@ -169,10 +179,33 @@ func (i *initProcess) finish() error {
 			return err
 		}
 	}
+	if sc != nil && !seccompEarly {
+		if _, err := seccomp.Load(sc); err != nil {
+			return err
+		}
+	}
 	if err := unix.Exec(path, p.Args, p.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", path, err)
 	}
 	return nil
+}
+
+// loadSeccomp installs the filter and, for SCMP_ACT_NOTIFY, passes the
+// listener fd to the runtime, which forwards it to the agent.
+func (i *initProcess) loadSeccomp(sc *specs.LinuxSeccomp) error {
+	fd, err := seccomp.Load(sc)
+	if err != nil {
+		return err
+	}
+	if fd == nil {
+		return nil
+	}
+	defer fd.Close()
+	if err := i.conn.Send(&protocol.Message{Type: protocol.TypeSeccompFd, File: fd}); err != nil {
+		return err
+	}
+	_, err = i.conn.Expect(protocol.TypeSeccompDone)
+	return err
 }
 
 // waitForStart reports ready and blocks opening the exec fifo for writing

@@ -24,6 +24,10 @@ const (
 	TypeHooksDone = "hooksDone" // runtime -> init
 	TypeReady     = "ready"     // init -> runtime: set up, parked on the fifo
 	TypeError     = "error"     // init -> runtime: setup failed
+	// TypeSeccompFd carries the seccomp notify listener (SCM_RIGHTS): only
+	// the runtime can reach linux.seccomp.listenerPath on the host.
+	TypeSeccompFd   = "seccompFd"   // init -> runtime
+	TypeSeccompDone = "seccompDone" // runtime -> init
 )
 
 // Message is one datagram. Only the fields of its type are set.
@@ -32,6 +36,8 @@ type Message struct {
 	Message string      `json:"message,omitempty"`
 	Pid     int         `json:"pid,omitempty"`
 	Config  *InitConfig `json:"config,omitempty"`
+	// File is an fd that came with the message (SCM_RIGHTS).
+	File *os.File `json:"-"`
 }
 
 // InitConfig is everything the init needs to set the container up.
@@ -100,7 +106,11 @@ func (c *Conn) Send(m *Message) error {
 		// more than the default (FORCE: above net.core.wmem_max, as root).
 		_ = unix.SetsockoptInt(int(c.f.Fd()), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 2*len(data)+(64<<10))
 	}
-	if err := unix.Sendmsg(int(c.f.Fd()), data, nil, nil, unix.MSG_NOSIGNAL); err != nil {
+	var oob []byte
+	if m.File != nil {
+		oob = unix.UnixRights(int(m.File.Fd()))
+	}
+	if err := unix.Sendmsg(int(c.f.Fd()), data, oob, nil, unix.MSG_NOSIGNAL); err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)
 	}
 	return nil
@@ -123,11 +133,19 @@ func (c *Conn) Recv() (*Message, error) {
 		return nil, ErrClosed
 	}
 	buf := make([]byte, n)
-	n, _, err = unix.Recvfrom(fd, buf, 0)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("receive from init: %w", err)
 	}
 	var m Message
+	if oobn > 0 {
+		f, err := parseRights(oob[:oobn])
+		if err != nil {
+			return nil, err
+		}
+		m.File = f
+	}
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
 		return nil, fmt.Errorf("decode message from init: %w", err)
 	}
@@ -148,4 +166,19 @@ func (c *Conn) Expect(typ string) (*Message, error) {
 		return nil, fmt.Errorf("protocol: expected %q from the init, got %q", typ, m.Type)
 	}
 	return m, nil
+}
+
+func parseRights(oob []byte) (*os.File, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("receive from init: bad control message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("receive from init: expected one fd")
+	}
+	return os.NewFile(uintptr(fds[0]), "fd-from-init"), nil
 }

@@ -317,3 +317,16 @@ func addRules(filter *libseccomp.ScmpFilter, call libseccomp.ScmpSyscall, action
 		return 1, filter.AddRuleConditional(call, action, g.conds)
 	}
 }
+
+// HasNotify reports whether any rule of cfg uses SCMP_ACT_NOTIFY.
+func HasNotify(cfg *specs.LinuxSeccomp) bool {
+	if cfg == nil {
+		return false
+	}
+	for _, sc := range cfg.Syscalls {
+		if sc.Action == specs.ActNotify {
+			return true
+		}
+	}
+	return false
+}
