@@ -61,10 +61,6 @@ func validateLinux(p *problems, s *specs.Spec) {
 	}
 	validateAbsPaths(p, "linux.maskedPaths", l.MaskedPaths)
 	validateAbsPaths(p, "linux.readonlyPaths", l.ReadonlyPaths)
-	// Masking in the runtime's mount namespace would mask the host's /proc.
-	if (len(l.MaskedPaths) > 0 || len(l.ReadonlyPaths) > 0) && !ns.has(specs.MountNamespace) {
-		p.add("linux.maskedPaths", "masked and read-only paths need a mount namespace in linux.namespaces")
-	}
 	validateRootfsPropagation(p, l.RootfsPropagation)
 	validatePersonality(p, l.Personality)
 	validateSeccompShape(p, l.Seccomp)

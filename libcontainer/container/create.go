@@ -75,9 +75,6 @@ func Create(o *CreateOptions) (*Created, error) {
 	if err := seccomp.Validate(spec.Linux.Seccomp); err != nil {
 		return nil, err
 	}
-	if !plan.Has(specs.MountNamespace) {
-		return nil, errors.New("linux.namespaces: a mount namespace is required (nsrun will not change the host's mounts)")
-	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -109,8 +106,15 @@ func Create(o *CreateOptions) (*Created, error) {
 		Annotations: spec.Annotations,
 		Config:      spec,
 		Status:      state.StatusCreating,
+		HostMounts:  !plan.Has(specs.MountNamespace),
 	}
 	cr.st = st
+	if st.HostMounts {
+		if st.RootfsBaseMount, err = topMountID(rootfs); err != nil {
+			dir.Remove()
+			return nil, err
+		}
+	}
 	created, err := cr.run()
 	if err != nil {
 		cr.undo()
@@ -133,6 +137,9 @@ type creation struct {
 func (cr *creation) undo() {
 	if cr.init != nil {
 		cr.init.kill()
+	}
+	if cr.st.HostMounts {
+		unmountRootfs(cr.st.Rootfs, cr.st.RootfsBaseMount)
 	}
 	cr.plan.Close()
 	if cr.cg != nil {
@@ -232,6 +239,7 @@ func (cr *creation) run() (*Created, error) {
 		UserNS:          cr.plan.Has(specs.UserNamespace),
 		NewTimeNS:       cr.plan.New&unix.CLONE_NEWTIME != 0,
 		NewCgroupNS:     cr.plan.New&unix.CLONE_NEWCGROUP != 0,
+		HostMountNS:     !cr.plan.Has(specs.MountNamespace),
 		CgroupPaths:     st.CgroupPaths,
 		FifoFd:          init.cfgFds.fifo,
 		ConsoleSocketFd: init.cfgFds.console,
@@ -285,11 +293,13 @@ func (cr *creation) serveInit() error {
 				return err
 			}
 		case protocol.TypeHooks:
-			s := ociState(cr.st, specs.StateCreating)
-			if err := runHooks("prestart", cr.spec.Hooks, s); err != nil {
+			// prestart hooks were defined (runtime-spec 1.0) to run once
+			// the container is created: they see "created", as the
+			// validation suite checks; createRuntime sees "creating".
+			if err := runHooks("prestart", cr.spec.Hooks, ociState(cr.st, specs.StateCreated)); err != nil {
 				return err
 			}
-			if err := runHooks("createRuntime", cr.spec.Hooks, s); err != nil {
+			if err := runHooks("createRuntime", cr.spec.Hooks, ociState(cr.st, specs.StateCreating)); err != nil {
 				return err
 			}
 			if err := cr.init.conn.Send(&protocol.Message{Type: protocol.TypeHooksDone}); err != nil {
@@ -380,9 +390,11 @@ func runHooks(name string, h *specs.Hooks, s *specs.State) error {
 	case "createRuntime":
 		list = h.CreateRuntime
 	case "poststart":
-		list = h.Poststart
+		// A failing poststart or poststop hook only warns: the others
+		// still run.
+		return hooks.RunAll(name, h.Poststart, s)
 	case "poststop":
-		list = h.Poststop
+		return hooks.RunAll(name, h.Poststop, s)
 	}
 	return hooks.Run(name, list, s)
 }

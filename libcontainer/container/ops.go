@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -212,6 +214,11 @@ func (c *Container) killAll() error {
 
 // destroy removes the cgroups and the state, and runs the poststop hooks.
 func (c *Container) destroy() error {
+	if c.St.HostMounts {
+		if err := unmountRootfs(c.St.Rootfs, c.St.RootfsBaseMount); err != nil {
+			return err
+		}
+	}
 	if err := c.cgroups().Destroy(); err != nil {
 		return fmt.Errorf("remove cgroups: %w", err)
 	}
@@ -235,4 +242,45 @@ func ForceDeleteIncomplete(root state.Root, id string) error {
 		return errors.New("state appeared while cleaning up")
 	}
 	return dir.Remove()
+}
+
+// unmountRootfs detaches what a container without a mount namespace of its
+// own mounted on its rootfs: every mount stacked on the rootfs path above
+// the one that was there before create (base, 0 for none). A rootfs that
+// is itself a mount of the caller's (containerd's overlay) stays.
+func unmountRootfs(rootfs string, base int) error {
+	if p, err := filepath.EvalSymlinks(rootfs); err == nil {
+		rootfs = p // mountinfo speaks of real paths
+	}
+	for i := 0; i < 16; i++ {
+		top, err := topMountID(rootfs)
+		if err != nil {
+			return err
+		}
+		if top == 0 || top == base {
+			return nil
+		}
+		if err := unix.Unmount(rootfs, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil {
+			return fmt.Errorf("unmount rootfs %s: %w", rootfs, err)
+		}
+	}
+	return fmt.Errorf("unmount rootfs %s: still mounted", rootfs)
+}
+
+// topMountID returns the ID of the topmost mount at path, 0 when path is
+// not a mount point.
+func topMountID(path string) (int, error) {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(path))
+	if err != nil {
+		return 0, fmt.Errorf("read mountinfo: %w", err)
+	}
+	top := 0
+	for _, m := range mounts {
+		// Mounts stacked on one path appear in mount order.
+		top = m.ID
+	}
+	return top, nil
 }

@@ -42,6 +42,7 @@ func (i *initProcess) setupContainer() error {
 		InUserNS:    cfg.UserNS,
 		CgroupPaths: cfg.CgroupPaths,
 		NewCgroupNS: cfg.NewCgroupNS,
+		HostMountNS: cfg.HostMountNS,
 	}
 	if err := rootfs.Prepare(rc); err != nil {
 		return err

@@ -52,8 +52,10 @@ type InitConfig struct {
 	// UserNS: the container has a user namespace (new or joined).
 	UserNS bool `json:"userNS,omitempty"`
 	// NewTimeNS: the init unshares a time namespace and writes the offsets.
-	NewTimeNS   bool              `json:"newTimeNS,omitempty"`
-	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
+	NewTimeNS   bool `json:"newTimeNS,omitempty"`
+	NewCgroupNS bool `json:"newCgroupNS,omitempty"`
+	// HostMountNS: no mount namespace; see rootfs.Config.HostMountNS.
+	HostMountNS bool              `json:"hostMountNS,omitempty"`
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	// Fds in the init: the exec fifo (O_PATH) and the console socket, -1
 	// when absent.

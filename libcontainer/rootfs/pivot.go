@@ -17,6 +17,13 @@ func PivotRoot(c *Config) error {
 	if err != nil {
 		return err
 	}
+	if c.HostMountNS {
+		// pivot_root here would move the host's root: chroot only.
+		if err := unix.Chroot(rootfs); err != nil {
+			return fmt.Errorf("chroot %s: %w", rootfs, err)
+		}
+		return unix.Chdir("/")
+	}
 	// The namespace's current root mount (a copy of the host's "/") must
 	// not be shared: pivot_root refuses that, and an MS_MOVE onto it would
 	// propagate the new root to its peers, which may be on the host.

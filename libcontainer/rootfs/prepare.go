@@ -36,6 +36,11 @@ type Config struct {
 	// NewCgroupNS: the container has its own cgroup namespace, so real
 	// cgroup filesystems are mounted instead of bind mounts.
 	NewCgroupNS bool
+	// HostMountNS: the config asks for no mount namespace, so the container
+	// shares the runtime's. Everything is then mounted under a private bind
+	// of the rootfs (one mount the runtime detaches at delete), the host's
+	// propagation is left alone, and the root switch is a chroot.
+	HostMountNS bool
 }
 
 // rootfsPath is the rootfs with symlinks resolved: mount(2) and mountinfo
@@ -77,16 +82,25 @@ func Prepare(c *Config) error {
 	if err != nil {
 		return err
 	}
-	if err := isolateRootPropagation(c); err != nil {
-		return err
-	}
-	if err := makeParentPrivate(rootfs); err != nil {
-		return err
+	if !c.HostMountNS {
+		if err := isolateRootPropagation(c); err != nil {
+			return err
+		}
+		if err := makeParentPrivate(rootfs); err != nil {
+			return err
+		}
 	}
 	// The rootfs must be a mount point for pivot_root and MS_MOVE, and the
 	// bind gives the container its own mount that nothing else shares.
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return mountErr("bind", rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "", err)
+	}
+	if c.HostMountNS {
+		// In the host's namespace the bind joined the peer group of its
+		// parent; private, nothing mounted below it reaches other mounts.
+		if err := unix.Mount("", rootfs, "", unix.MS_PRIVATE, ""); err != nil {
+			return mountErr("make private", "", rootfs, "", unix.MS_PRIVATE, "", err)
+		}
 	}
 	r, err := openRoot(rootfs)
 	if err != nil {

@@ -59,6 +59,13 @@ type State struct {
 	// finished, then StatusCreated, then StatusStarted. The status shown to
 	// clients is derived from it and from the init process.
 	Status string `json:"status"`
+	// HostMounts: the container has no mount namespace of its own; its
+	// mounts live in the host's, under a bind of the rootfs that delete
+	// detaches.
+	HostMounts bool `json:"hostMounts,omitempty"`
+	// RootfsBaseMount is the ID of the mount at the rootfs path before
+	// create (0: none); delete unmounts only what is stacked above it.
+	RootfsBaseMount int `json:"rootfsBaseMount,omitempty"`
 	// CgroupPaths: hierarchy key -> absolute cgroup directory.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	// Config is the snapshot of config.json taken at create.

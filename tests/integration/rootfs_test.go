@@ -112,3 +112,30 @@ func TestMountNamespacePropagationIsolated(t *testing.T) {
 		t.Fatalf("host mount table changed:\n%s\n---\n%s", before, after)
 	}
 }
+
+func TestNoMountNamespace(t *testing.T) {
+	// Without a mount namespace the container shares the host's; its
+	// mounts live under the rootfs and are gone after delete.
+	rf := t.TempDir()
+	copyTree(t, rootfs, rf)
+	os.Chmod(filepath.Dir(rf), 0o755)
+	b := newBundle(t, "sh", "-c", "readlink /proc/self/ns/mnt; cat /proc/self/cgroup >/dev/null; echo ok")
+	b.Spec.Root.Path = rf
+	var ns []specs.LinuxNamespace
+	for _, n := range b.Spec.Linux.Namespaces {
+		if n.Type != specs.MountNamespace {
+			ns = append(ns, n)
+		}
+	}
+	b.Spec.Linux.Namespaces = ns
+	r := b.run(newID(t))
+	mustOK(t, r, "run")
+	host, _ := os.Readlink("/proc/self/ns/mnt")
+	if !strings.HasPrefix(r.Stdout, host+"\n") {
+		t.Fatalf("container mount ns %q, want the host's %q", r.Stdout, host)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), rf) {
+		t.Fatalf("mounts under the rootfs left after delete:\n%s", mi)
+	}
+}
