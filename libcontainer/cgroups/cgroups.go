@@ -33,6 +33,8 @@ type Manager interface {
 	Apply(pid int) error
 	// Paths returns hierarchy key -> absolute cgroup directory.
 	Paths() map[string]string
+	// Record returns what Destroy needs to undo Create, for state.json.
+	Record() *Record
 	// Pids returns every pid in the container's cgroups (and their
 	// sub-cgroups), sorted and without duplicates.
 	Pids() ([]int, error)
@@ -70,10 +72,26 @@ func New(cgroupsPath, id string) (Manager, error) {
 	return newHybridManager(layout, own, cgroupsPath, id)
 }
 
-// Load rebuilds a Manager from the paths a previous Manager's Paths returned
-// (as saved in state.json).
-func Load(paths map[string]string) Manager {
-	return loadHybridManager(paths)
+// Record is what a Manager remembers across commands: the container's
+// directories, and what Create changed above them, so that Destroy leaves
+// the hierarchies as they were.
+type Record struct {
+	// Paths: hierarchy key -> the container's cgroup directory.
+	Paths map[string]string `json:"paths"`
+	// Created lists the ancestor directories Create made, in creation order.
+	Created []string `json:"created,omitempty"`
+	// Enabled lists "<dir> <controller>" entries Create enabled in
+	// <dir>/cgroup.subtree_control, in order.
+	Enabled []string `json:"enabled,omitempty"`
+}
+
+// Load rebuilds a Manager from a previous Manager's Record (as saved in
+// state.json).
+func Load(r *Record) Manager {
+	if r == nil {
+		r = &Record{}
+	}
+	return loadHybridManager(r)
 }
 
 // fieldError is an error about one JSON field of the config.

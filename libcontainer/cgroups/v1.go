@@ -32,6 +32,10 @@ type hybridManager struct {
 	ctrlKey map[string]string
 	// enabled caches unified controllers already enabled in the ancestors.
 	enabled map[string]bool
+	// created and enabledAt are what Create changed, for Destroy to undo
+	// (see Record).
+	created   []string
+	enabledAt []string
 }
 
 func newHybridManager(layout *Layout, own ProcCgroup, cgroupsPath, id string) (*hybridManager, error) {
@@ -60,13 +64,17 @@ func newHybridManager(layout *Layout, own ProcCgroup, cgroupsPath, id string) (*
 	return m, nil
 }
 
-func loadHybridManager(paths map[string]string) *hybridManager {
-	m := &hybridManager{dirs: map[string]string{}}
-	for k, v := range paths {
+func loadHybridManager(r *Record) *hybridManager {
+	m := &hybridManager{dirs: map[string]string{}, created: r.Created, enabledAt: r.Enabled}
+	for k, v := range r.Paths {
 		m.dirs[k] = v
 	}
 	m.index()
 	return m
+}
+
+func (m *hybridManager) Record() *Record {
+	return &Record{Paths: m.Paths(), Created: m.created, Enabled: m.enabledAt}
 }
 
 func (m *hybridManager) index() {
@@ -122,8 +130,23 @@ func (m *hybridManager) Create(res *specs.LinuxResources) (retErr error) {
 	var created []string
 	defer func() {
 		if retErr != nil {
+			m.created = created
+			m.undoAncestors()
+			m.created, m.enabledAt = nil, nil
 			for i := len(created) - 1; i >= 0; i-- {
 				_ = unix.Rmdir(created[i])
+			}
+			return
+		}
+		// The container's own directories go with Destroy's tree removal;
+		// keep only the ancestors.
+		leaf := map[string]bool{}
+		for _, d := range m.dirs {
+			leaf[d] = true
+		}
+		for _, d := range created {
+			if !leaf[d] {
+				m.created = append(m.created, d)
 			}
 		}
 	}()
@@ -307,7 +330,41 @@ func (m *hybridManager) Destroy() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 {
+		m.undoAncestors()
+	}
 	return errors.Join(errs...)
+}
+
+// undoAncestors reverts what Create did above the container's directories:
+// controllers it enabled in a subtree_control are disabled again where no
+// child cgroup is left to use them, and the ancestors it made are removed
+// when empty. Another container still below them keeps them (EBUSY).
+func (m *hybridManager) undoAncestors() {
+	for i := len(m.created) - 1; i >= 0; i-- {
+		_ = unix.Rmdir(m.created[i])
+	}
+	for i := len(m.enabledAt) - 1; i >= 0; i-- {
+		dir, ctrl, ok := strings.Cut(m.enabledAt[i], " ")
+		// With any child left, the controller may be what it relies on.
+		if !ok || hasChildCgroups(dir) {
+			continue
+		}
+		_ = writeCgroupFile(filepath.Join(dir, "cgroup.subtree_control"), "-"+ctrl)
+	}
+}
+
+func hasChildCgroups(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // removeCgroupTree removes dir and its sub-cgroups, deepest first. Only

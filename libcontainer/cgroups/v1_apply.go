@@ -147,6 +147,7 @@ func (m *hybridManager) enableUnified(controller, field string) error {
 			}
 			return fieldError(field, "enable %s in %s: %v", controller, file, err)
 		}
+		m.enabledAt = append(m.enabledAt, chain[i]+" "+controller)
 	}
 	m.enabled[controller] = true
 	return nil

@@ -236,7 +236,7 @@ func TestIntegrationFullLifecycle(t *testing.T) {
 		t.Errorf("Frozen after Freeze = %v, %v", frozen, err)
 	}
 	// Load gives an equivalent manager.
-	loaded := Load(mgr.Paths())
+	loaded := Load(mgr.Record())
 	if frozen, err := loaded.Frozen(); err != nil || !frozen {
 		t.Errorf("loaded Frozen = %v, %v", frozen, err)
 	}

@@ -180,7 +180,7 @@ func fakeCgroups(t *testing.T, files map[string][]string) (*hybridManager, map[s
 		}
 		paths[key] = dir
 	}
-	return loadHybridManager(paths), paths
+	return loadHybridManager(&Record{Paths: paths}), paths
 }
 
 func TestUpdateWritesFiles(t *testing.T) {
@@ -240,7 +240,7 @@ func TestUpdateErrorsNameField(t *testing.T) {
 }
 
 func TestCreateNeedsNew(t *testing.T) {
-	if err := Load(map[string]string{"memory": "/nonexistent"}).Create(nil); err == nil {
+	if err := Load(&Record{Paths: map[string]string{"memory": "/nonexistent"}}).Create(nil); err == nil {
 		t.Error("Create on a loaded manager succeeded")
 	}
 }

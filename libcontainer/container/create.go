@@ -163,7 +163,7 @@ func (cr *creation) run() (*Created, error) {
 		return nil, err
 	}
 	cr.cg = cg
-	st.CgroupPaths = cg.Paths()
+	st.Cgroups = cg.Record()
 	// Saved now so that `delete --force` can clean up after a create that
 	// was killed half way.
 	if err := cr.dir.Save(st); err != nil {
@@ -240,7 +240,7 @@ func (cr *creation) run() (*Created, error) {
 		NewTimeNS:       cr.plan.New&unix.CLONE_NEWTIME != 0,
 		NewCgroupNS:     cr.plan.New&unix.CLONE_NEWCGROUP != 0,
 		HostMountNS:     !cr.plan.Has(specs.MountNamespace),
-		CgroupPaths:     st.CgroupPaths,
+		CgroupPaths:     st.Cgroups.Paths,
 		FifoFd:          init.cfgFds.fifo,
 		ConsoleSocketFd: init.cfgFds.console,
 		PreserveFds:     cr.opts.PreserveFds,

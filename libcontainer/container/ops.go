@@ -86,7 +86,7 @@ type OCIStateJSON struct {
 	Owner   string `json:"owner"`
 }
 
-func (c *Container) cgroups() cgroups.Manager { return cgroups.Load(c.St.CgroupPaths) }
+func (c *Container) cgroups() cgroups.Manager { return cgroups.Load(c.St.Cgroups) }
 
 // Start releases the user program of a created container.
 func (c *Container) Start() error {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nsrun/nsrun/libcontainer/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,8 +68,9 @@ type State struct {
 	// RootfsBaseMount is the ID of the mount at the rootfs path before
 	// create (0: none); delete unmounts only what is stacked above it.
 	RootfsBaseMount int `json:"rootfsBaseMount,omitempty"`
-	// CgroupPaths: hierarchy key -> absolute cgroup directory.
-	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// Cgroups is the cgroup manager's record: the container's directories
+	// and what create changed above them.
+	Cgroups *cgroups.Record `json:"cgroups,omitempty"`
 	// Config is the snapshot of config.json taken at create.
 	Config *specs.Spec `json:"config"`
 }

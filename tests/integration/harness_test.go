@@ -53,7 +53,15 @@ func TestMain(m *testing.M) {
 			fmt.Println(err)
 			return 1
 		}
-		return m.Run()
+		before := cgroupLeftovers()
+		code := m.Run()
+		// Every test deletes its containers: nothing nsrun made may remain
+		// in any hierarchy, nor a controller it enabled on cgroup2.
+		if after := cgroupLeftovers(); after != before {
+			fmt.Printf("FAIL: cgroup state changed by the tests:\nbefore: %s\nafter:  %s\n", before, after)
+			return 1
+		}
+		return code
 	}()
 	os.RemoveAll(workDir)
 	os.Exit(code)
@@ -280,4 +288,12 @@ func assertNoTrace(t *testing.T, root, id string) {
 func runWithExtraFd(t *testing.T, b *bundle, f *os.File, args ...string) result {
 	t.Helper()
 	return runNsrunFiles(b.Root, nil, []*os.File{f}, args...)
+}
+
+// cgroupLeftovers describes what nsrun could leave in the cgroup
+// hierarchies: its directories and the cgroup2 root's subtree_control.
+func cgroupLeftovers() string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun*")
+	ctl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.subtree_control")
+	return fmt.Sprintf("dirs=%v subtree_control=%q", dirs, strings.TrimSpace(string(ctl)))
 }

@@ -50,7 +50,7 @@ func TestHookOrderAndState(t *testing.T) {
 	mustOK(t, b.nsrun("delete", id), "delete")
 	data, _ := os.ReadFile(logf)
 	got := strings.Split(strings.TrimSpace(string(data)), "\n")
-	want := []string{"prestart creating", "createRuntime creating", "createContainer creating",
+	want := []string{"prestart created", "createRuntime creating", "createContainer creating",
 		"startContainer running", "user-program", "poststart running", "poststop stopped"}
 	// poststart runs after the program started: the two may interleave.
 	if len(got) != len(want) {
