@@ -125,7 +125,9 @@ func (i *initProcess) finish() error {
 	if p.SelinuxLabel != "" {
 		return fmt.Errorf("process.selinuxLabel: SELinux is not enabled on this host")
 	}
-	if err := procattr.SetRlimits(p.Rlimits); err != nil {
+	sc := i.spec.Linux.Seccomp
+	filter, err := seccomp.Build(sc)
+	if err != nil {
 		return err
 	}
 	if err := procattr.SetOOMScoreAdj(p.OOMScoreAdj); err != nil {
@@ -154,10 +156,9 @@ func (i *initProcess) finish() error {
 	// dropped; a notify listener must reach the runtime before ready.
 	// Otherwise the filter waits until right before execve, so it need
 	// not allow what nsrun itself does in between.
-	sc := i.spec.Linux.Seccomp
 	seccompEarly := sc != nil && (!p.NoNewPrivileges || seccomp.HasNotify(sc))
 	if seccompEarly {
-		if err := i.loadSeccomp(sc); err != nil {
+		if err := i.loadSeccomp(filter); err != nil {
 			return err
 		}
 	}
@@ -181,9 +182,15 @@ func (i *initProcess) finish() error {
 		}
 	}
 	if sc != nil && !seccompEarly {
-		if _, err := seccomp.Load(sc); err != nil {
+		if _, err := filter.Load(); err != nil {
 			return err
 		}
+	}
+	// process.rlimits come last: under a small RLIMIT_AS the Go runtime and
+	// libseccomp (which generates the BPF program in seccomp_load) cannot
+	// allocate. The filter must then allow prlimit64, as Docker's does.
+	if err := procattr.SetRlimits(p.Rlimits); err != nil {
+		return err
 	}
 	if err := unix.Exec(path, p.Args, p.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", path, err)
@@ -193,8 +200,8 @@ func (i *initProcess) finish() error {
 
 // loadSeccomp installs the filter and, for SCMP_ACT_NOTIFY, passes the
 // listener fd to the runtime, which forwards it to the agent.
-func (i *initProcess) loadSeccomp(sc *specs.LinuxSeccomp) error {
-	fd, err := seccomp.Load(sc)
+func (i *initProcess) loadSeccomp(filter *seccomp.Filter) error {
+	fd, err := filter.Load()
 	if err != nil {
 		return err
 	}

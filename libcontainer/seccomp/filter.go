@@ -69,6 +69,23 @@ func Validate(cfg *specs.LinuxSeccomp) error {
 // nil. libseccomp keeps a single listener per process, so a process can
 // load at most one filter that notifies.
 func Load(cfg *specs.LinuxSeccomp) (notifyFd *os.File, err error) {
+	f, err := Build(cfg)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	return f.Load()
+}
+
+// Filter is a compiled filter, not yet in the kernel. Building and loading
+// are apart so that the init can compile (which allocates) before it
+// applies process.rlimits, and load as late as it likes.
+type Filter struct {
+	f          *libseccomp.ScmpFilter
+	usesNotify bool
+}
+
+// Build compiles cfg; nil cfg gives a nil Filter.
+func Build(cfg *specs.LinuxSeccomp) (*Filter, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -76,18 +93,24 @@ func Load(cfg *specs.LinuxSeccomp) (notifyFd *os.File, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer filter.Release()
 	// Without RawRC libseccomp reports every kernel refusal as ECANCELED.
 	if err := filter.SetRawRC(true); err != nil {
 		logrus.Debugf("seccomp: raw kernel errors unavailable: %v", err)
 	}
-	if err := filter.Load(); err != nil {
+	return &Filter{f: filter, usesNotify: usesNotify}, nil
+}
+
+// Load installs the filter (see the package function Load) and releases
+// the compiled form.
+func (f *Filter) Load() (notifyFd *os.File, err error) {
+	defer f.f.Release()
+	if err := f.f.Load(); err != nil {
 		return nil, explainLoadError(err)
 	}
-	if !usesNotify {
+	if !f.usesNotify {
 		return nil, nil
 	}
-	fd, err := filter.GetNotifFd()
+	fd, err := f.f.GetNotifFd()
 	if err != nil {
 		return nil, fmt.Errorf("%s: get the notify listener fd: %w", basePath, err)
 	}
