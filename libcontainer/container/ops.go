@@ -113,30 +113,39 @@ func (c *Container) Start() error {
 }
 
 // releaseInit opens the read side of the exec fifo, which unblocks the
-// init's open of the write side, and waits for the byte the init writes
-// once it got through. A dead init never writes: poll, and check it.
+// init's open of the write side. The init writes one byte once through,
+// and its write end closes when it executes the user program (or dies):
+// end-of-file tells that the program runs, as poststart hooks require. A
+// dead init never writes: poll, and check it.
 func releaseInit(fifoPath string, pid int, start uint64) error {
 	fd, err := unix.Open(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer unix.Close(fd)
+	released := false
 	for {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, 100)
 		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("wait for init: %w", err)
 		}
-		if n > 0 && fds[0].Revents&unix.POLLIN != 0 {
+		if n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
 			var b [1]byte
-			if n, _ := unix.Read(fd, b[:]); n == 1 {
+			switch n, _ := unix.Read(fd, b[:]); {
+			case n == 1:
+				released = true
+				continue
+			case n == 0 && released:
 				return nil
+			case n == 0:
+				return errors.New("container init exited before the user program started")
 			}
 		}
-		if n > 0 && fds[0].Revents&unix.POLLHUP != 0 {
-			return errors.New("container init exited before the user program started")
-		}
 		if !alive(pid, start) {
+			if released {
+				return nil
+			}
 			return errors.New("container init exited before the user program started")
 		}
 	}

@@ -233,7 +233,8 @@ func (i *initProcess) waitForStart() error {
 	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	unix.Close(fd)
+	// fd stays open, close-on-exec: `nsrun start` sees end-of-file once we
+	// exec the user program, and only then runs the poststart hooks.
 	unix.Close(i.cfg.FifoFd)
 	return nil
 }
