@@ -284,9 +284,6 @@ func TestValidateRejects(t *testing.T) {
 		{"cgroupsPath NUL", func(s *specs.Spec) { s.Linux.CgroupsPath = "/a\x00b" }, "linux.cgroupsPath: contains a NUL byte"},
 		{"masked path relative", func(s *specs.Spec) { s.Linux.MaskedPaths[1] = "proc/asound" }, "linux.maskedPaths[1]: must be an absolute path"},
 		{"readonly path relative", func(s *specs.Spec) { s.Linux.ReadonlyPaths[0] = "proc" }, "linux.readonlyPaths[0]: must be an absolute path"},
-		{"masked paths without mount ns", func(s *specs.Spec) {
-			s.Linux.Namespaces = nsOf(specs.UTSNamespace)
-		}, "linux.maskedPaths: masked and read-only paths need a mount namespace"},
 		{"rootfsPropagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "recursive" }, "linux.rootfsPropagation: unknown propagation"},
 		{"personality domain", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "BSD"} }, "linux.personality.domain"},
 		{"seccomp no default action", func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{} }, "linux.seccomp.defaultAction: must not be empty"},

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite of nsrun, as README.md and .ci/run call it:
+#   sudo tests/run-all.sh
+# Installs what the tests need from Debian, builds nsrun, then runs the unit
+# tests, the integration tests (real containers) and the runtime-tools
+# validation lane, and ends with one line "suites: N passed, M failed".
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+if [[ $(id -u) != 0 ]]; then
+	echo "run-all.sh: the tests run real containers: run as root" >&2
+	exit 2
+fi
+
+log() { printf '\n=== %s\n' "$*"; }
+
+log "installing test dependencies (Debian packages)"
+"$repo/tests/install-deps.sh" || { echo "dependency install failed" >&2; exit 2; }
+
+log "building nsrun"
+go build -o nsrun . || { echo "build failed" >&2; exit 2; }
+
+passed=0 failed=0 failures=()
+suite() {
+	local name=$1
+	shift
+	log "$name: $*"
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "--- suite $name: PASS"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "--- suite $name: FAIL"
+	fi
+}
+
+suite vet go vet ./...
+# Unit tests of the library; some need root (cgroups, mounts in private
+# namespaces), which we are.
+suite unit go test -count=1 -p 1 ./libcontainer/... ./tests/tools/...
+suite integration go test -count=1 -timeout 20m ./tests/integration/
+suite conformance bash tests/conformance/run.sh -r "$repo/nsrun"
+
+echo
+if ((failed > 0)); then
+	echo "failed suites: ${failures[*]}"
+fi
+echo "suites: $passed passed, $failed failed"
+((failed == 0))
