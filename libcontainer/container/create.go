@@ -92,6 +92,12 @@ func Create(o *CreateOptions) (*Created, error) {
 		return nil, errors.New("--console-socket is only allowed with process.terminal true")
 	}
 
+	// Whatever the caller left open beyond stdio and --preserve-fds (the
+	// shim's socket at fd 3, say) must not be inherited by the init, which
+	// outlives us: the caller may be waiting for those to close.
+	if err := unix.CloseRange(uint(3+o.PreserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	}
 	dir, err := o.Root.Create(o.ID)
 	if err != nil {
 		return nil, err

@@ -42,8 +42,14 @@ setup_cgroup_layout() {
 	if [[ ! -e $dir/hugetlb ]]; then
 		mkdir "$dir/hugetlb"
 		# Takes hugetlb off cgroup2 while this mount lives; it returns when
-		# the namespace (and every cgroup made in it) is gone.
-		if mount -t cgroup -o hugetlb cgroup "$dir/hugetlb"; then
+		# the namespace (and every cgroup made in it) is gone. The kernel
+		# refuses while cgroup2 still has (dying) cgroups using hugetlb, as
+		# for a moment after earlier tests removed theirs: retry up to 20 s.
+		local tries=0
+		until mount -t cgroup -o hugetlb cgroup "$dir/hugetlb" 2>/dev/null || ((++tries > 40)); do
+			sleep 0.5
+		done
+		if ((tries <= 40)); then
 			lane_hierarchies+=("/sys/fs/cgroup/hugetlb")
 		else
 			log "warning: cannot mount hugetlb as cgroup v1; the hugetlb tests will fail"

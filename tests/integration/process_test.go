@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -115,5 +116,31 @@ func TestPidFileAndBundleRelativeRoot(t *testing.T) {
 	mustOK(t, b.nsrun("create", "-b", b.Dir, "--pid-file", pf, id), "create")
 	if st := b.state(id); st["rootfs"] != filepath.Join(b.Dir, "rootfs") {
 		t.Errorf("rootfs %v", st["rootfs"])
+	}
+}
+
+func TestParkedInitHoldsNoCallerFd(t *testing.T) {
+	// containerd's shim hands create an extra socket at fd 3 and waits for
+	// it to close: the init, which outlives create, must not hold it.
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := newBundle(t, "true")
+	b.write()
+	id := newID(t)
+	b.cleanup(id)
+	mustOK(t, runWithExtraFd(t, b, f, "create", "-b", b.Dir, id), "create")
+	pid := int(b.state(id)["pid"].(float64))
+	entries, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		target, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", e.Name()))
+		if target == "/etc/hostname" {
+			t.Fatalf("parked init holds the caller's fd %s -> %s", e.Name(), target)
+		}
 	}
 }
