@@ -15,8 +15,11 @@ import (
 	"github.com/nsrun/nsrun/libcontainer/state"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0"
+// version and gitCommit are set at build time (Makefile).
+var (
+	version   = "0.1.0"
+	gitCommit = "unknown"
+)
 
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
@@ -36,7 +39,7 @@ func main() {
 	app := cli.NewApp()
 	app.Name = "nsrun"
 	app.Usage = "an OCI container runtime"
-	app.Version = fmt.Sprintf("%s\nspec: %s", version, specVersion())
+	app.Version = fmt.Sprintf("%s\ncommit: %s\nspec: %s\ngo: %s", version, gitCommit, specVersion(), runtime.Version())
 	app.Flags = []cli.Flag{
 		cli.StringFlag{Name: "root", Value: state.DefaultRoot, Usage: "directory for container state"},
 		cli.StringFlag{Name: "log", Usage: "append the log to this file (default stderr)"},

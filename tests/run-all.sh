@@ -20,7 +20,9 @@ log "installing test dependencies (Debian packages)"
 "$repo/tests/install-deps.sh" || { echo "dependency install failed" >&2; exit 2; }
 
 log "building nsrun"
-go build -o nsrun . || { echo "build failed" >&2; exit 2; }
+make nsrun || { echo "build failed" >&2; exit 2; }
+# The integration tests use this binary rather than building their own.
+export NSRUN=$repo/nsrun
 
 passed=0 failed=0 failures=()
 suite() {

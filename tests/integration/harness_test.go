@@ -78,7 +78,7 @@ func buildNsrun(dir string) (string, error) {
 		return filepath.Abs(p)
 	}
 	out := filepath.Join(dir, "nsrun")
-	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd := exec.Command("make", "-s", "nsrun", "OUT="+out)
 	cmd.Dir = repoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build nsrun: %v\n%s", err, b)
