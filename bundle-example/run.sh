@@ -8,7 +8,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 nsrun=${NSRUN:-$here/../nsrun}
-[[ -x $nsrun ]] || { echo "run.sh: no runtime at $nsrun (build it: cd $(dirname "$here") \&\& make)" >&2; exit 1; }
+[[ -x $nsrun ]] || { echo "run.sh: no runtime at $nsrun (build it: make -C $(dirname "$here"))" >&2; exit 1; }
 [[ -d $here/rootfs ]] || "$here/make-rootfs.sh"
 
 exec "$nsrun" run -b "$here" "nsrun-example-$$"
