@@ -133,7 +133,9 @@ func spawn(req *spawnRequest) (*spawned, error) {
 		cmd.SysProcAttr.CgroupFD = int(req.CgroupDir.Fd())
 	}
 	cmd.ExtraFiles = files
-	cmd.Env = []string{nsenter.Env + "=" + strings.Join(boot, ";")}
+	// The init lives for milliseconds before execve (or parks, small): a
+	// garbage collection there is pure cost.
+	cmd.Env = []string{nsenter.Env + "=" + strings.Join(boot, ";"), "GOGC=off", "GOMAXPROCS=1"}
 
 	if err := cmd.Start(); err != nil {
 		parentSock.Close()
