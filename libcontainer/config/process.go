@@ -93,7 +93,7 @@ func validateRlimits(p *problems, rlimits []specs.POSIXRlimit, path string) {
 	seen := make(map[string]int, len(rlimits))
 	for i, rl := range rlimits {
 		rp := index(path, i)
-		if _, ok := rlimitByName[rl.Type]; !ok {
+		if _, ok := RlimitResource(rl.Type); !ok {
 			p.add(field(rp, "type"), "unknown rlimit type %q", rl.Type)
 		} else if first, dup := seen[rl.Type]; dup {
 			p.add(field(rp, "type"), "duplicate rlimit type %q (also at index %d)", rl.Type, first)
@@ -126,7 +126,7 @@ func validateCapabilities(p *problems, c *specs.LinuxCapabilities, path string) 
 			continue
 		}
 		for i, name := range set.caps {
-			if _, ok := capabilityByName[name]; !ok {
+			if _, ok := CapabilityValue(name); !ok {
 				p.add(index(sp, i), "unknown capability %q", name)
 			}
 		}

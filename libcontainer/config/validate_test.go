@@ -6,8 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nsrun/nsrun/libcontainer/specconv"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nsrun/nsrun/libcontainer/capabilities"
+	"github.com/nsrun/nsrun/libcontainer/procattr"
+	"github.com/nsrun/nsrun/libcontainer/specconv"
 )
 
 func intp(v int) *int       { return &v }
@@ -384,24 +388,22 @@ func TestValidateProcessStandalone(t *testing.T) {
 	}
 }
 
-func TestCapabilityTableComplete(t *testing.T) {
-	seen := map[int]string{}
-	for name, v := range capabilityByName {
-		if other, dup := seen[v]; dup {
-			t.Errorf("%s and %s share value %d", name, other, v)
-		}
-		seen[v] = name
-	}
-	for v := 0; v <= lastCap; v++ {
-		if _, ok := seen[v]; !ok {
-			t.Errorf("capability %d has no name", v)
+func TestCapabilityAndRlimitTables(t *testing.T) {
+	// Every capability the headers know, by number, has a name.
+	for v := 0; v <= unix.CAP_LAST_CAP; v++ {
+		name := capabilities.Cap(v).String()
+		if got, ok := CapabilityValue(name); !ok || got != v {
+			t.Errorf("capability %d (%s): CapabilityValue = %d, %v", v, name, got, ok)
 		}
 	}
 	if v, ok := CapabilityValue("CAP_SYS_ADMIN"); !ok || v != 21 {
 		t.Errorf("CapabilityValue(CAP_SYS_ADMIN) = %d, %v", v, ok)
 	}
-	if len(rlimitByName) != 16 {
-		t.Errorf("%d rlimits, want 16", len(rlimitByName))
+	if n := len(procattr.RlimitNames()); n != 16 {
+		t.Errorf("%d rlimits, want 16", n)
+	}
+	if v, ok := RlimitResource("RLIMIT_NOFILE"); !ok || v != unix.RLIMIT_NOFILE {
+		t.Errorf("RlimitResource(RLIMIT_NOFILE) = %d, %v", v, ok)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// rlimitByName maps the rlimit names of config.md to setrlimit resources.
 var rlimitByName = map[string]int{
 	"RLIMIT_AS":         unix.RLIMIT_AS,
 	"RLIMIT_CORE":       unix.RLIMIT_CORE,
@@ -26,6 +27,13 @@ var rlimitByName = map[string]int{
 	"RLIMIT_RTTIME":     unix.RLIMIT_RTTIME,
 	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
 	"RLIMIT_STACK":      unix.RLIMIT_STACK,
+}
+
+// RlimitResource returns the setrlimit resource number of a name such as
+// "RLIMIT_NOFILE", and whether the name is known.
+func RlimitResource(name string) (int, bool) {
+	v, ok := rlimitByName[name]
+	return v, ok
 }
 
 // RlimitNames returns the rlimit types this build knows, sorted (for
