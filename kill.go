@@ -16,17 +16,14 @@ var killCommand = cli.Command{
 		cli.BoolFlag{Name: "all, a", Usage: "signal every process in the container's cgroup"},
 	},
 	Action: func(ctx *cli.Context) error {
-		id, err := containerID(ctx)
-		if err != nil {
-			return err
-		}
 		sig := syscall.SIGTERM
 		if ctx.NArg() > 1 {
+			var err error
 			if sig, err = container.ParseSignal(ctx.Args().Get(1)); err != nil {
 				return err
 			}
 		}
-		c, err := container.Open(stateRoot(ctx), id)
+		c, err := openContainer(ctx)
 		if err != nil {
 			return err
 		}

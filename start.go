@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/urfave/cli"
-
-	"github.com/nsrun/nsrun/libcontainer/container"
 )
 
 var startCommand = cli.Command{
@@ -11,11 +9,7 @@ var startCommand = cli.Command{
 	Usage:     "run the program of a created container",
 	ArgsUsage: "<container-id>",
 	Action: func(ctx *cli.Context) error {
-		id, err := containerID(ctx)
-		if err != nil {
-			return err
-		}
-		c, err := container.Open(stateRoot(ctx), id)
+		c, err := openContainer(ctx)
 		if err != nil {
 			return err
 		}

@@ -5,8 +5,6 @@ import (
 	"os"
 
 	"github.com/urfave/cli"
-
-	"github.com/nsrun/nsrun/libcontainer/container"
 )
 
 var stateCommand = cli.Command{
@@ -14,11 +12,7 @@ var stateCommand = cli.Command{
 	Usage:     "print the state of a container as JSON",
 	ArgsUsage: "<container-id>",
 	Action: func(ctx *cli.Context) error {
-		id, err := containerID(ctx)
-		if err != nil {
-			return err
-		}
-		c, err := container.Open(stateRoot(ctx), id)
+		c, err := openContainer(ctx)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli"
 
+	"github.com/nsrun/nsrun/libcontainer/container"
 	"github.com/nsrun/nsrun/libcontainer/state"
 )
 
@@ -21,6 +22,16 @@ func containerID(ctx *cli.Context) (string, error) {
 	}
 	id := ctx.Args().First()
 	return id, state.ValidateID(id)
+}
+
+// openContainer opens and locks the container named by the ID argument;
+// the caller closes it.
+func openContainer(ctx *cli.Context) (*container.Container, error) {
+	id, err := containerID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return container.Open(stateRoot(ctx), id)
 }
 
 // createFlags are shared by create and run.
