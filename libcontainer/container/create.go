@@ -138,6 +138,9 @@ type creation struct {
 	st   *state.State
 	cg   cgroups.Manager
 	init *spawned
+	// warnings from the init, logged once create succeeded (a failed
+	// create logs exactly one line: podman parses the log as one object).
+	warnings []string
 }
 
 func (cr *creation) undo() {
@@ -269,6 +272,9 @@ func (cr *creation) run() (*Created, error) {
 	}
 	init.conn.Close()
 	cr.dir.Unlock()
+	for _, w := range cr.warnings {
+		logrus.Warn(w)
+	}
 	return &Created{State: st, init: init}, nil
 }
 
@@ -286,6 +292,7 @@ func (cr *creation) serveInit() error {
 		case protocol.TypeError:
 			return errors.New(m.Message)
 		case protocol.TypeReady:
+			cr.warnings = m.Warnings
 			return nil
 		case protocol.TypeSeccompFd:
 			err := cr.sendSeccompListener(m.File)

@@ -8,11 +8,13 @@ package initproc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/nsrun/nsrun/libcontainer/nsenter"
@@ -33,6 +35,10 @@ func Main() {
 		os.Exit(1)
 	}
 	i := &initProcess{conn: conn, cfg: m.Config, spec: m.Config.Spec}
+	// Our stderr is the container's: log lines must not land there. They
+	// travel to the runtime with the ready message.
+	logrus.SetOutput(io.Discard)
+	logrus.AddHook(&i.warnings)
 	if err := i.run(); err != nil {
 		// Before `ready` the runtime is listening; after it, our stderr is
 		// the container's, which is where a late failure belongs.
@@ -62,10 +68,23 @@ func bootstrapConn() (*protocol.Conn, error) {
 }
 
 type initProcess struct {
-	conn  *protocol.Conn
-	cfg   *protocol.InitConfig
-	spec  *specs.Spec
-	ready bool
+	conn     *protocol.Conn
+	cfg      *protocol.InitConfig
+	spec     *specs.Spec
+	ready    bool
+	warnings warningHook
+}
+
+// warningHook collects log entries of level warning and above.
+type warningHook []string
+
+func (w *warningHook) Levels() []logrus.Level {
+	return []logrus.Level{logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel, logrus.WarnLevel}
+}
+
+func (w *warningHook) Fire(e *logrus.Entry) error {
+	*w = append(*w, e.Message)
+	return nil
 }
 
 func (i *initProcess) run() error {

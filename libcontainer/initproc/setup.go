@@ -221,7 +221,7 @@ func (i *initProcess) loadSeccomp(filter *seccomp.Filter) error {
 // that we got through. Our O_PATH fd reopens it through /proc, because the
 // host path is gone after pivot_root.
 func (i *initProcess) waitForStart() error {
-	if err := i.conn.Send(&protocol.Message{Type: protocol.TypeReady}); err != nil {
+	if err := i.conn.Send(&protocol.Message{Type: protocol.TypeReady, Warnings: i.warnings}); err != nil {
 		return err
 	}
 	i.ready = true

@@ -36,6 +36,9 @@ type Message struct {
 	Message string      `json:"message,omitempty"`
 	Pid     int         `json:"pid,omitempty"`
 	Config  *InitConfig `json:"config,omitempty"`
+	// Warnings the init collected, sent with "ready": its stderr is the
+	// container's, so the runtime logs them instead.
+	Warnings []string `json:"warnings,omitempty"`
 	// File is an fd that came with the message (SCM_RIGHTS).
 	File *os.File `json:"-"`
 }

@@ -144,3 +144,24 @@ func TestParkedInitHoldsNoCallerFd(t *testing.T) {
 		}
 	}
 }
+
+func TestInitWarningsGoToTheRuntimeLog(t *testing.T) {
+	// CAP_SYS_RESOURCE is not in this machine's bounding set: the init
+	// warns, and the warning reaches nsrun's log, not the container's
+	// stderr (which is the caller's data).
+	b := newBundle(t, "sh", "-c", "echo out; echo err >&2")
+	c := b.Spec.Process.Capabilities
+	c.Bounding = append(c.Bounding, "CAP_SYS_RESOURCE")
+	c.Permitted = append(c.Permitted, "CAP_SYS_RESOURCE")
+	b.write()
+	log := filepath.Join(t.TempDir(), "log")
+	r := runNsrun(b.Root, nil, "--log", log, "run", "-b", b.Dir, newID(t))
+	mustOK(t, r, "run")
+	if r.Stdout != "out\n" || !strings.HasPrefix(r.Stderr, "err\n") || strings.Contains(r.Stderr, "CAP_SYS_RESOURCE") {
+		t.Fatalf("container stdio polluted: stdout %q stderr %q", r.Stdout, r.Stderr)
+	}
+	data, _ := os.ReadFile(log)
+	if !strings.Contains(string(data), "CAP_SYS_RESOURCE") {
+		t.Fatalf("warning missing from the log: %q", data)
+	}
+}
