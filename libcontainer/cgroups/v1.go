@@ -36,14 +36,28 @@ type hybridManager struct {
 	// (see Record).
 	created   []string
 	enabledAt []string
+	// conventional: ancestors that belong to nsrun whoever made them (the
+	// default parent /nsrun), removed at Destroy when empty.
+	conventional []string
 }
 
-func newHybridManager(layout *Layout, own ProcCgroup, cgroupsPath, id string) (*hybridManager, error) {
+func newHybridManager(layout *Layout, own ProcCgroup, cgroupsPath, id string) (m *hybridManager, err error) {
 	rule, err := parseCgroupsPath(cgroupsPath, id)
 	if err != nil {
 		return nil, err
 	}
-	m := &hybridManager{dirs: map[string]string{}, mounts: map[string]string{}}
+	defer func() {
+		// The default parent is nsrun's by convention: whichever container
+		// goes last removes it, not only the one that happened to make it.
+		if cgroupsPath == "" && m != nil {
+			for key, dir := range m.dirs {
+				if parent := filepath.Dir(dir); parent != m.mounts[key] {
+					m.conventional = append(m.conventional, parent)
+				}
+			}
+		}
+	}()
+	m = &hybridManager{dirs: map[string]string{}, mounts: map[string]string{}}
 	for _, h := range layout.V1 {
 		dir, err := dirUnder(h.Mountpoint, h.Root, rule.inHierarchy(own[h.Controllers[0]]))
 		if err != nil {
@@ -144,8 +158,15 @@ func (m *hybridManager) Create(res *specs.LinuxResources) (retErr error) {
 		for _, d := range m.dirs {
 			leaf[d] = true
 		}
+		made := map[string]bool{}
 		for _, d := range created {
 			if !leaf[d] {
+				m.created = append(m.created, d)
+				made[d] = true
+			}
+		}
+		for _, d := range m.conventional {
+			if !made[d] {
 				m.created = append(m.created, d)
 			}
 		}
