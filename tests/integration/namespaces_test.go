@@ -153,3 +153,30 @@ func TestCgroupNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinPIDNamespace(t *testing.T) {
+	// Joining a PID namespace takes the constructor's fork: the init runs
+	// inside it, next to the namespace's own PID 1.
+	cmd := exec.Command("unshare", "--pid", "--fork", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var sleepPid int
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		_, err := fmt.Sscanf(string(data), "%d", &sleepPid)
+		return err == nil
+	})
+	b := newBundle(t, "sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '")
+	for i, ns := range b.Spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			b.Spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", sleepPid)
+		}
+	}
+	r := b.run(newID(t))
+	mustOK(t, r, "run")
+	if strings.HasPrefix(r.Stdout, "pid=1\n") || !strings.Contains(r.Stdout, "sleep 60") {
+		t.Fatalf("not in the joined PID namespace: %q", r.Stdout)
+	}
+}
