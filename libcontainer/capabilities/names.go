@@ -5,6 +5,7 @@ package capabilities
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,13 +69,15 @@ func (c Cap) String() string {
 	return fmt.Sprintf("CAP_%d", uint(c))
 }
 
-var capByName = func() map[string]Cap {
+// capByName is built on first use: built at start-up it would cost every
+// nsrun process (~0.1 ms), and only create and the init look names up.
+var capByName = sync.OnceValue(func() map[string]Cap {
 	m := make(map[string]Cap, len(capNames))
 	for i, n := range capNames {
 		m[n] = Cap(i)
 	}
 	return m
-}()
+})
 
 // KnownNames returns every capability name this build knows, ordered by
 // capability number (for `nsrun features`).
@@ -88,7 +91,7 @@ func KnownNames() []string {
 // exactly as the runtime spec writes them ("CAP_CHOWN"); the lower-case
 // or unprefixed forms some CLIs accept are the caller's business.
 func Lookup(name string) (Cap, bool) {
-	c, ok := capByName[name]
+	c, ok := capByName()[name]
 	return c, ok
 }
 
@@ -98,7 +101,7 @@ func Parse(names []string) ([]Cap, error) {
 	out := make([]Cap, 0, len(names))
 	var unknown []string
 	for _, n := range names {
-		c, ok := capByName[n]
+		c, ok := capByName()[n]
 		if !ok {
 			unknown = append(unknown, fmt.Sprintf("%q", n))
 			continue

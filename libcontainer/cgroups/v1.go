@@ -3,7 +3,6 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -303,27 +302,9 @@ func (m *hybridManager) Apply(pid int) error {
 
 func (m *hybridManager) Pids() ([]int, error) {
 	seen := map[int]bool{}
+	buf := make([]byte, 8192)
 	for _, dir := range m.dirs {
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if !d.IsDir() {
-				return nil
-			}
-			pids, err := readPids(filepath.Join(p, "cgroup.procs"))
-			if err != nil {
-				return err
-			}
-			for _, pid := range pids {
-				seen[pid] = true
-			}
-			return nil
-		})
-		if err != nil {
+		if err := collectPids(dir, seen, buf); err != nil {
 			return nil, fmt.Errorf("list pids of %s: %w", dir, err)
 		}
 	}
@@ -372,51 +353,5 @@ func (m *hybridManager) undoAncestors() {
 			continue
 		}
 		_ = writeCgroupFile(filepath.Join(dir, "cgroup.subtree_control"), "-"+ctrl)
-	}
-}
-
-func hasChildCgroups(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return true
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			return true
-		}
-	}
-	return false
-}
-
-// removeCgroupTree removes dir and its sub-cgroups, deepest first. Only
-// directories are removed: cgroupfs refuses unlink of its files, and rmdir
-// of a cgroup directory takes them along.
-func removeCgroupTree(dir string, deadline time.Time) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("remove cgroup %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeCgroupTree(filepath.Join(dir, e.Name()), deadline); err != nil {
-				return err
-			}
-		}
-	}
-	delay := time.Millisecond
-	for {
-		err := unix.Rmdir(dir)
-		switch {
-		case err == nil || errors.Is(err, unix.ENOENT):
-			return nil
-		case errors.Is(err, unix.EBUSY) && time.Now().Before(deadline):
-			time.Sleep(delay)
-			delay = min(2*delay, 10*time.Millisecond)
-		default:
-			return fmt.Errorf("remove cgroup %s: %w", dir, err)
-		}
 	}
 }

@@ -218,22 +218,3 @@ func readTrimmed(name string) (string, error) {
 	}
 	return strings.TrimSpace(string(data)), nil
 }
-
-func readPids(name string) ([]int, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	var out []int
-	for _, f := range strings.Fields(string(data)) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %q is not a pid", name, f)
-		}
-		out = append(out, pid)
-	}
-	return out, nil
-}

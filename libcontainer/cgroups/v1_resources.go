@@ -2,7 +2,6 @@ package cgroups
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +45,17 @@ type placement struct {
 	onV1 func(controller string) bool
 }
 
-var pageSizePattern = regexp.MustCompile(`^[0-9]+[KMG]B$`)
+// isPageSize reports whether s is a huge page size as the kernel names it
+// in hugetlb file names: digits, then KB, MB or GB (2MB, 1GB). A plain
+// function rather than a regexp: compiling one at start-up costs every nsrun
+// process, and linking package regexp costs its initialisation.
+func isPageSize(s string) bool {
+	digits := strings.TrimLeft(s, "0123456789")
+	if digits == s || len(digits) != 2 || digits[1] != 'B' {
+		return false
+	}
+	return digits[0] == 'K' || digits[0] == 'M' || digits[0] == 'G'
+}
 
 // planResources maps linux.resources to cgroup v1 (and hybrid unified)
 // writes. As in runc, a zero value of a numeric memory or cpu field means
@@ -243,7 +252,7 @@ func planHugepages(limits []specs.LinuxHugepageLimit, pl placement) ([]cgroupWri
 	v1 := pl.onV1 != nil && pl.onV1("hugetlb")
 	for i, l := range limits {
 		field := fmt.Sprintf("linux.resources.hugepageLimits[%d]", i)
-		if !pageSizePattern.MatchString(l.Pagesize) {
+		if !isPageSize(l.Pagesize) {
 			return nil, fieldError(field+".pageSize", "%q is not a size like 2MB or 1GB", l.Pagesize)
 		}
 		v := strconv.FormatUint(l.Limit, 10)

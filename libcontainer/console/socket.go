@@ -13,16 +13,34 @@ import (
 // pivot_root the host path is unreachable; the init then gets the socket
 // already connected and uses SendMasterFd.
 func SendMaster(socketPath string, master *os.File, name string) error {
+	sock, err := Connect(socketPath)
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	return SendMasterFd(sock, master, name)
+}
+
+// Connect opens a unix stream connection to the console socket at
+// socketPath. It uses the raw syscalls rather than package net, which
+// nsrun does not link: its package initialisation alone costs every nsrun
+// process (runtime and init) about 0.2 ms.
+func Connect(socketPath string) (*os.File, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("console socket: %w", err)
+		return nil, fmt.Errorf("console socket: %w", err)
 	}
-	sock := os.NewFile(uintptr(fd), socketPath)
-	defer sock.Close()
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: socketPath}); err != nil {
-		return fmt.Errorf("connect to console socket %s: %w", socketPath, err)
+	for {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: socketPath})
+		if err != unix.EINTR {
+			break
+		}
 	}
-	return SendMasterFd(sock, master, name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect to console socket %s: %w", socketPath, err)
+	}
+	return os.NewFile(uintptr(fd), socketPath), nil
 }
 
 // SendMasterFd sends the pty master over a connected unix socket in

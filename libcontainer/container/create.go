@@ -5,7 +5,6 @@ package container
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/nsrun/nsrun/libcontainer/cgroups"
 	"github.com/nsrun/nsrun/libcontainer/config"
+	"github.com/nsrun/nsrun/libcontainer/console"
 	"github.com/nsrun/nsrun/libcontainer/hooks"
 	"github.com/nsrun/nsrun/libcontainer/namespaces"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
@@ -39,6 +39,13 @@ type CreateOptions struct {
 	PreserveFds  int
 	// Spec, when set, is the already loaded config.json of Bundle.
 	Spec *specs.Spec
+
+	// beforeSpawn, when set, runs right before the init is spawned (run
+	// waits there for its signal handlers).
+	beforeSpawn func()
+	// keepLocked: Create returns with the state directory still locked, in
+	// Created.dir (run starts the container under the same lock).
+	keepLocked bool
 }
 
 // Created is a container after a successful create; the runtime process
@@ -46,6 +53,8 @@ type CreateOptions struct {
 type Created struct {
 	State *state.State
 	init  *spawned
+	// dir is the locked state directory with CreateOptions.keepLocked.
+	dir *state.Container
 }
 
 // Create sets a container up to the point where only the user program
@@ -110,7 +119,6 @@ func Create(o *CreateOptions) (*Created, error) {
 		Rootfs:      rootfs,
 		Created:     time.Now().UTC(),
 		Annotations: spec.Annotations,
-		Config:      spec,
 		Status:      state.StatusCreating,
 		HostMounts:  !plan.Has(specs.MountNamespace),
 	}
@@ -226,6 +234,9 @@ func (cr *creation) run() (*Created, error) {
 		Fifo:      fifo,
 		ConsoleFd: consoleFd,
 	}
+	if cr.opts.beforeSpawn != nil {
+		cr.opts.beforeSpawn()
+	}
 	init, err := spawn(req)
 	if err != nil {
 		return nil, err
@@ -234,6 +245,13 @@ func (cr *creation) run() (*Created, error) {
 	st.Pid = init.pid
 	if st.InitStartTime, err = StartTime(init.pid); err != nil {
 		return nil, fmt.Errorf("read init start time: %w", err)
+	}
+	// The config snapshot (for the poststart/poststop hooks) is encoded now,
+	// while the init starts up, rather than before the first write: that
+	// one only needs the cgroup record, for a delete --force after a
+	// create that died.
+	if err := st.SetSpec(spec); err != nil {
+		return nil, err
 	}
 	if err := cr.dir.Save(st); err != nil {
 		return nil, err
@@ -271,10 +289,13 @@ func (cr *creation) run() (*Created, error) {
 		}
 	}
 	init.conn.Close()
-	cr.dir.Unlock()
 	for _, w := range cr.warnings {
 		logrus.Warn(w)
 	}
+	if cr.opts.keepLocked {
+		return &Created{State: st, init: init, dir: cr.dir}, nil
+	}
+	cr.dir.Unlock()
 	return &Created{State: st, init: init}, nil
 }
 
@@ -343,12 +364,7 @@ func (cr *creation) consoleSocket() (*os.File, error) {
 	if cr.opts.ConsoleSocket == "" {
 		return nil, nil
 	}
-	conn, err := net.Dial("unix", cr.opts.ConsoleSocket)
-	if err != nil {
-		return nil, fmt.Errorf("--console-socket: %w", err)
-	}
-	defer conn.Close()
-	f, err := conn.(*net.UnixConn).File()
+	f, err := console.Connect(cr.opts.ConsoleSocket)
 	if err != nil {
 		return nil, fmt.Errorf("--console-socket: %w", err)
 	}

@@ -101,12 +101,12 @@ func (c *Container) Start() error {
 	if err := releaseInit(fifoPath, c.St.Pid, c.St.InitStartTime); err != nil {
 		return err
 	}
+	// No state.json write: once the fifo is gone, Status derives "running"
+	// from the live init; recording it too would only cost a write.
 	os.Remove(fifoPath)
-	c.St.Status = state.StatusStarted
-	if err := c.dir.Save(c.St); err != nil {
-		return err
-	}
-	if err := runHooks("poststart", c.St.Config.Hooks, ociState(c.St, specs.StateRunning)); err != nil {
+	if h, err := c.St.Hooks(); err != nil {
+		logrus.Warnf("poststart hook: %v", err)
+	} else if err := runHooks("poststart", h, ociState(c.St, specs.StateRunning)); err != nil {
 		logrus.Warnf("poststart hook: %v", err)
 	}
 	return nil
@@ -231,10 +231,10 @@ func (c *Container) destroy() error {
 	if err := c.cgroups().Destroy(); err != nil {
 		return fmt.Errorf("remove cgroups: %w", err)
 	}
-	if c.St.Config != nil {
-		if err := runHooks("poststop", c.St.Config.Hooks, ociState(c.St, specs.StateStopped)); err != nil {
-			logrus.Warnf("poststop hook: %v", err)
-		}
+	if h, err := c.St.Hooks(); err != nil {
+		logrus.Warnf("poststop hook: %v", err)
+	} else if err := runHooks("poststop", h, ociState(c.St, specs.StateStopped)); err != nil {
+		logrus.Warnf("poststop hook: %v", err)
 	}
 	return c.dir.Remove()
 }

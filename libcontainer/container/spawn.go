@@ -3,7 +3,7 @@ package container
 import (
 	"fmt"
 	"os"
-	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,12 +33,15 @@ type spawnRequest struct {
 
 // spawned is a started init.
 type spawned struct {
-	cmd  *exec.Cmd
-	conn *protocol.Conn
-	// pid of the init: cmd's pid, or the pid of the process the C
-	// constructor forked into the PID namespace.
+	// child is the process we started; exited once it was reaped.
+	child  int
+	exited bool
+	status unix.WaitStatus
+	conn   *protocol.Conn
+	// pid of the init: child, or the pid of the process the C constructor
+	// forked into the PID namespace.
 	pid int
-	// forked: pid is not cmd.Process but its CLONE_PARENT sibling.
+	// forked: pid is not child but its CLONE_PARENT sibling.
 	forked bool
 	cfgFds struct{ fifo, console int }
 }
@@ -59,18 +62,15 @@ func spawn(req *spawnRequest) (*spawned, error) {
 	}
 	defer childSock.Close()
 
-	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{"nsrun", "init"},
-		Dir:  req.Dir,
-		// The init's environment is only the bootstrap; the user program
-		// gets process.env.
-		Env:         nil,
-		SysProcAttr: &syscall.SysProcAttr{},
+	// syscall.ForkExec rather than os/exec: the first os.StartProcess of a
+	// process checks that pidfds work, cloning a throw-away child for it
+	// (~0.5 ms here), and we wait for the init with wait4 anyway.
+	attr := &syscall.SysProcAttr{}
+	stdio, closeStdio, err := stdioFds(req.Stdio)
+	if err != nil {
+		return nil, err
 	}
-	if len(req.Stdio) == 3 {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdio[0], req.Stdio[1], req.Stdio[2]
-	}
+	defer closeStdio()
 	// fd layout: preserved fds first, at their own numbers.
 	files := append([]*os.File{}, req.Preserved...)
 	add := func(f *os.File) int {
@@ -114,35 +114,42 @@ func spawn(req *spawnRequest) (*spawned, error) {
 			sp.forked = true
 		}
 	} else {
-		cmd.SysProcAttr.Cloneflags = plan.New & clonedNow
+		attr.Cloneflags = plan.New & clonedNow
 		if plan.New&unix.CLONE_NEWUSER != 0 {
-			cmd.SysProcAttr.UidMappings = idMaps(req.UIDMaps)
-			cmd.SysProcAttr.GidMappings = idMaps(req.GIDMaps)
-			cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+			attr.UidMappings = idMaps(req.UIDMaps)
+			attr.GidMappings = idMaps(req.GIDMaps)
+			attr.GidMappingsEnableSetgroups = true
 			// Become root of the new user namespace before the execve of
 			// the init: otherwise the init runs as the unmapped host root,
 			// and execve drops every capability it has in the namespace.
-			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+			attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 		}
 	}
 	if unshareLater != 0 {
 		boot = append(boot, "unshare="+strconv.Itoa(int(unshareLater)))
 	}
 	if req.CgroupDir != nil {
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = int(req.CgroupDir.Fd())
+		attr.UseCgroupFD = true
+		attr.CgroupFD = int(req.CgroupDir.Fd())
 	}
-	cmd.ExtraFiles = files
-	// The init lives for milliseconds before execve (or parks, small): a
-	// garbage collection there is pure cost.
-	cmd.Env = []string{nsenter.Env + "=" + strings.Join(boot, ";"), "GOGC=off", "GOMAXPROCS=1"}
-
-	if err := cmd.Start(); err != nil {
+	fds := append([]uintptr{}, stdio...)
+	for _, f := range files {
+		fds = append(fds, f.Fd())
+	}
+	// The init's environment is only the bootstrap; the user program gets
+	// process.env. The init lives for milliseconds before execve (or parks,
+	// small): a garbage collection there is pure cost.
+	env := []string{nsenter.Env + "=" + strings.Join(boot, ";"), "GOGC=off", "GOMAXPROCS=1"}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"nsrun", "init"}, &syscall.ProcAttr{
+		Dir: req.Dir, Env: env, Files: fds, Sys: attr,
+	})
+	runtime.KeepAlive(files)
+	runtime.KeepAlive(req.Stdio)
+	if err != nil {
 		parentSock.Close()
-		return nil, fmt.Errorf("start init: %w", err)
+		return nil, fmt.Errorf("start init: fork/exec /proc/self/exe: %w", err)
 	}
-	sp.cmd = cmd
-	sp.pid = cmd.Process.Pid
+	sp.child, sp.pid = pid, pid
 	sp.conn = protocol.NewConn(parentSock)
 	if cPath {
 		if err := sp.answerConstructor(unshareLater&unix.CLONE_NEWUSER != 0, req); err != nil {
@@ -160,7 +167,7 @@ func (sp *spawned) answerConstructor(wantMaps bool, req *spawnRequest) error {
 		if _, err := sp.conn.Expect(protocol.TypeIDMap); err != nil {
 			return fmt.Errorf("init: %w", err)
 		}
-		if err := writeIDMaps(sp.cmd.Process.Pid, req.UIDMaps, req.GIDMaps); err != nil {
+		if err := writeIDMaps(sp.child, req.UIDMaps, req.GIDMaps); err != nil {
 			return err
 		}
 		if err := sp.conn.Send(&protocol.Message{Type: protocol.TypeIDMapDone}); err != nil {
@@ -173,8 +180,11 @@ func (sp *spawned) answerConstructor(wantMaps bool, req *spawnRequest) error {
 			return fmt.Errorf("init: %w", err)
 		}
 		// The intermediate process exits right after the report.
-		if err := sp.cmd.Wait(); err != nil {
+		if err := sp.reapChild(); err != nil {
 			return fmt.Errorf("init (intermediate): %w", err)
+		}
+		if !sp.status.Exited() || sp.status.ExitStatus() != 0 {
+			return fmt.Errorf("init (intermediate): %s", describeStatus(sp.status))
 		}
 		sp.pid = m.Pid
 	}
@@ -211,13 +221,78 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 	return nil
 }
 
+// stdioFds returns the fds for the init's stdin, stdout and stderr: the
+// given files, or /dev/null for a missing one (as os/exec does).
+func stdioFds(stdio []*os.File) ([]uintptr, func(), error) {
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	fds := make([]uintptr, 3)
+	for i := range fds {
+		if i < len(stdio) && stdio[i] != nil {
+			fds[i] = stdio[i].Fd()
+			continue
+		}
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("start init: %w", err)
+		}
+		opened = append(opened, f)
+		fds[i] = f.Fd()
+	}
+	return fds, closeAll, nil
+}
+
+// reapChild waits for the process we started.
+func (sp *spawned) reapChild() error {
+	if sp.exited {
+		return nil
+	}
+	ws, err := wait4(sp.child)
+	if err != nil {
+		return err
+	}
+	sp.exited, sp.status = true, ws
+	return nil
+}
+
+// wait4 waits for pid, retrying EINTR.
+func wait4(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("wait for %d: %w", pid, err)
+		}
+		return ws, nil
+	}
+}
+
+// describeStatus words a wait status like os.ProcessState does.
+func describeStatus(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return "exit status " + strconv.Itoa(ws.ExitStatus())
+	case ws.Signaled():
+		return "signal: " + ws.Signal().String()
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
 // kill ends the init (and the intermediate, if still there) and reaps it.
 func (sp *spawned) kill() {
-	if sp.cmd.ProcessState == nil {
-		sp.cmd.Process.Kill()
-		sp.cmd.Wait()
+	if !sp.exited {
+		unix.Kill(sp.child, unix.SIGKILL)
+		sp.reapChild()
 	}
-	if sp.forked && sp.pid != sp.cmd.Process.Pid {
+	if sp.forked && sp.pid != sp.child {
 		unix.Kill(sp.pid, unix.SIGKILL)
 		sp.wait()
 	}
@@ -228,19 +303,9 @@ func (sp *spawned) kill() {
 
 // wait reaps the init and returns its wait status.
 func (sp *spawned) wait() (unix.WaitStatus, error) {
-	if !sp.forked {
-		err := sp.cmd.Wait()
-		if sp.cmd.ProcessState != nil {
-			return unix.WaitStatus(sp.cmd.ProcessState.Sys().(syscall.WaitStatus)), nil
-		}
-		return 0, err
+	if sp.pid == sp.child {
+		err := sp.reapChild()
+		return sp.status, err
 	}
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(sp.pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		return ws, err
-	}
+	return wait4(sp.pid)
 }

@@ -16,15 +16,28 @@ type kind struct {
 	procNS string // name under /proc/<pid>/ns/
 }
 
-var kinds = map[specs.LinuxNamespaceType]kind{
-	specs.PIDNamespace:     {unix.CLONE_NEWPID, "pid"},
-	specs.NetworkNamespace: {unix.CLONE_NEWNET, "net"},
-	specs.MountNamespace:   {unix.CLONE_NEWNS, "mnt"},
-	specs.IPCNamespace:     {unix.CLONE_NEWIPC, "ipc"},
-	specs.UTSNamespace:     {unix.CLONE_NEWUTS, "uts"},
-	specs.UserNamespace:    {unix.CLONE_NEWUSER, "user"},
-	specs.CgroupNamespace:  {unix.CLONE_NEWCGROUP, "cgroup"},
-	specs.TimeNamespace:    {unix.CLONE_NEWTIME, "time"},
+// kindOf describes namespace type t. A switch rather than a package-level
+// map, which every nsrun process would build at start-up.
+func kindOf(t specs.LinuxNamespaceType) (kind, bool) {
+	switch t {
+	case specs.PIDNamespace:
+		return kind{unix.CLONE_NEWPID, "pid"}, true
+	case specs.NetworkNamespace:
+		return kind{unix.CLONE_NEWNET, "net"}, true
+	case specs.MountNamespace:
+		return kind{unix.CLONE_NEWNS, "mnt"}, true
+	case specs.IPCNamespace:
+		return kind{unix.CLONE_NEWIPC, "ipc"}, true
+	case specs.UTSNamespace:
+		return kind{unix.CLONE_NEWUTS, "uts"}, true
+	case specs.UserNamespace:
+		return kind{unix.CLONE_NEWUSER, "user"}, true
+	case specs.CgroupNamespace:
+		return kind{unix.CLONE_NEWCGROUP, "cgroup"}, true
+	case specs.TimeNamespace:
+		return kind{unix.CLONE_NEWTIME, "time"}, true
+	}
+	return kind{}, false
 }
 
 // JoinOrder is the order in which namespaces given by path are joined: the
@@ -38,12 +51,15 @@ var JoinOrder = []specs.LinuxNamespaceType{
 
 // Flag returns the clone flag of a namespace type.
 func Flag(t specs.LinuxNamespaceType) (uintptr, bool) {
-	k, ok := kinds[t]
+	k, ok := kindOf(t)
 	return k.flag, ok
 }
 
+// flagOf is the clone flag of t, 0 for an unknown type.
+func flagOf(t specs.LinuxNamespaceType) uintptr { k, _ := kindOf(t); return k.flag }
+
 // ProcName returns the file name of a namespace type under /proc/PID/ns.
-func ProcName(t specs.LinuxNamespaceType) string { return kinds[t].procNS }
+func ProcName(t specs.LinuxNamespaceType) string { k, _ := kindOf(t); return k.procNS }
 
 // Join is a namespace to enter with setns.
 type Join struct {
@@ -63,7 +79,7 @@ type Plan struct {
 // Has reports whether the container gets a namespace of type t, new or
 // joined.
 func (p *Plan) Has(t specs.LinuxNamespaceType) bool {
-	if p.New&kinds[t].flag != 0 {
+	if p.New&flagOf(t) != 0 {
 		return true
 	}
 	for _, j := range p.Join {
@@ -81,7 +97,7 @@ func NewPlan(list []specs.LinuxNamespace) (*Plan, error) {
 	seen := map[specs.LinuxNamespaceType]bool{}
 	byType := map[specs.LinuxNamespaceType]string{}
 	for i, ns := range list {
-		k, ok := kinds[ns.Type]
+		k, ok := kindOf(ns.Type)
 		if !ok {
 			return nil, fmt.Errorf("linux.namespaces[%d].type: unknown namespace type %q", i, ns.Type)
 		}
@@ -120,7 +136,7 @@ func (p *Plan) Open() error {
 			p.Close()
 			return fmt.Errorf("linux.namespaces: %s namespace path %s is not a namespace file: %w", j.Type, j.Path, err)
 		}
-		if uintptr(got) != kinds[j.Type].flag {
+		if uintptr(got) != flagOf(j.Type) {
 			f.Close()
 			p.Close()
 			return fmt.Errorf("linux.namespaces: path %s is not a %s namespace", j.Path, j.Type)
@@ -154,7 +170,7 @@ func ForProcess(pid int, types []specs.LinuxNamespaceType) *Plan {
 		if !want {
 			continue
 		}
-		p.Join = append(p.Join, Join{Type: t, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, kinds[t].procNS)})
+		p.Join = append(p.Join, Join{Type: t, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, ProcName(t))})
 	}
 	return p
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -16,12 +17,14 @@ import (
 
 // v1Controllers are the controller names a cgroup v1 mount can carry in its
 // super options; the others (rw, xattr, release_agent=...) are not.
-var v1Controllers = map[string]bool{
-	"cpuset": true, "cpu": true, "cpuacct": true, "io": true, "memory": true,
-	"devices": true, "freezer": true, "net_cls": true, "blkio": true,
-	"perf_event": true, "net_prio": true, "hugetlb": true, "pids": true,
-	"rdma": true, "misc": true, "debug": true,
-}
+var v1Controllers = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{
+		"cpuset": true, "cpu": true, "cpuacct": true, "io": true, "memory": true,
+		"devices": true, "freezer": true, "net_cls": true, "blkio": true,
+		"perf_event": true, "net_prio": true, "hugetlb": true, "pids": true,
+		"rdma": true, "misc": true, "debug": true,
+	}
+})
 
 // cgroupHierarchy is one host cgroup hierarchy as the container sees it.
 type cgroupHierarchy struct {
@@ -58,7 +61,7 @@ func hostCgroupHierarchies(rootfs string) ([]*cgroupHierarchy, error) {
 		key := "0::"
 		if mi.FSType == "cgroup" {
 			for _, o := range strings.Split(mi.VFSOptions, ",") {
-				if v1Controllers[o] || strings.HasPrefix(o, "name=") {
+				if v1Controllers()[o] || strings.HasPrefix(o, "name=") {
 					h.controllers = append(h.controllers, o)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -240,18 +241,20 @@ func (m *mounter) remount(mnt specs.Mount, dest string, opts *mountOptions) erro
 // procOverlayAllowed are the files inside /proc that may be covered by a
 // mount (what lxcfs emulates); anything else under /proc could hide or
 // redirect the kernel interfaces the runtime and the masks rely on.
-var procOverlayAllowed = map[string]bool{
-	"/proc/cpuinfo":                true,
-	"/proc/diskstats":              true,
-	"/proc/meminfo":                true,
-	"/proc/stat":                   true,
-	"/proc/swaps":                  true,
-	"/proc/uptime":                 true,
-	"/proc/loadavg":                true,
-	"/proc/slabinfo":               true,
-	"/proc/net/dev":                true,
-	"/proc/sys/kernel/ns_last_pid": true,
-}
+var procOverlayAllowed = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{
+		"/proc/cpuinfo":                true,
+		"/proc/diskstats":              true,
+		"/proc/meminfo":                true,
+		"/proc/stat":                   true,
+		"/proc/swaps":                  true,
+		"/proc/uptime":                 true,
+		"/proc/loadavg":                true,
+		"/proc/slabinfo":               true,
+		"/proc/net/dev":                true,
+		"/proc/sys/kernel/ns_last_pid": true,
+	}
+})
 
 // checkProcDestination refuses mounts on or under /proc except a proc
 // filesystem (or a bind of one) on /proc itself and the allowed overlays.
@@ -272,7 +275,7 @@ func (m *mounter) checkProcDestination(dest string, dst *os.File, fstype, src st
 		}
 		return fmt.Errorf("destination %s resolves to /proc, which only takes a proc filesystem", dest)
 	case strings.HasPrefix(resolved, "/proc/"):
-		if procOverlayAllowed[resolved] {
+		if procOverlayAllowed()[resolved] {
 			return nil
 		}
 		return fmt.Errorf("destination %s resolves to %s: mounts inside /proc are not allowed", dest, resolved)

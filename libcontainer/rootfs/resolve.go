@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,11 +77,86 @@ func (r *root) mkdirAll(p string, mode os.FileMode) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := pathrs.MkdirAllHandle(r.f, resolved, mode)
+	f, err := r.mkdirMissing(resolved, mode)
 	if err != nil {
 		return nil, fmt.Errorf("mkdir %s in %s: %w", p, r.host, err)
 	}
 	return f, nil
+}
+
+// mkdirMissing creates what is missing of the resolved path p: the longest
+// existing prefix is looked up inside the root, then each missing component
+// is made with mkdirat in its parent's handle and opened without following
+// anything (no symlink, no other mount), so a component swapped for a
+// symlink meanwhile is refused rather than followed.
+//
+// It does what pathrs-lite's MkdirAllHandle does, minus that library's
+// private procfs instance (a new proc mount, ~0.3 ms in every init) used to
+// reopen handles and to name them.
+func (r *root) mkdirMissing(p string, mode os.FileMode) (*os.File, error) {
+	if mode&^os.ModePerm != 0 {
+		return nil, fmt.Errorf("mkdir %s: mode %v: only permission bits are allowed", p, mode)
+	}
+	dir, rest, err := r.openExistingPrefix(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range strings.Split(rest, "/") {
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			dir.Close()
+			return nil, fmt.Errorf("mkdir %s: %q has \"..\" components left after resolving", p, rest)
+		}
+		if err := unix.Mkdirat(int(dir.Fd()), part, uint32(mode)); err != nil && !errors.Is(err, unix.EEXIST) {
+			dir.Close()
+			return nil, &os.PathError{Op: "mkdirat", Path: path.Join(dir.Name(), part), Err: err}
+		}
+		next, err := openat2(dir, part, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW,
+			unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS|unix.RESOLVE_NO_XDEV)
+		dir.Close()
+		if err != nil {
+			return nil, err
+		}
+		dir = next
+	}
+	return dir, nil
+}
+
+// openExistingPrefix opens (O_PATH, inside the root) the longest prefix of
+// p that exists, and returns the rest of p.
+func (r *root) openExistingPrefix(p string) (*os.File, string, error) {
+	p = cleanInRoot(p)
+	for end := len(p); ; {
+		prefix := p[:end]
+		if prefix == "" {
+			prefix = "/"
+		}
+		f, err := r.open(prefix, unix.O_PATH|unix.O_DIRECTORY)
+		if err == nil {
+			return f, strings.TrimPrefix(p[end:], "/"), nil
+		}
+		if (!errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR)) || prefix == "/" {
+			return nil, "", err
+		}
+		end = strings.LastIndexByte(prefix, '/')
+	}
+}
+
+// openat2 opens name below dir with openat2(2), retrying EINTR/EAGAIN.
+func openat2(dir *os.File, name string, flags int, resolve uint64) (*os.File, error) {
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve}
+	for {
+		fd, err := unix.Openat2(int(dir.Fd()), name, &how)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "openat2", Path: path.Join(dir.Name(), name), Err: err}
+		}
+		return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
+	}
 }
 
 // ensureFile makes sure p exists inside the root, creating an empty regular

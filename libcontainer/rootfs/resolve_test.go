@@ -68,6 +68,40 @@ func TestMkdirAllFollowsDanglingSymlinkInsideRoot(t *testing.T) {
 	}
 }
 
+// mkdirMissing never creates through something that is not a directory,
+// and never follows a symlink in the part it creates.
+func TestMkdirMissingRefusesWhatIsInTheWay(t *testing.T) {
+	r, dir := testRoot(t)
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := r.mkdirAll("/f/x", 0o755); err == nil {
+		f.Close()
+		t.Fatal("mkdirAll through a regular file succeeded")
+	}
+	// A symlink where a component is to be created (as if swapped in
+	// after the lookup) is refused, not followed out of the root.
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := r.mkdirMissing("/l/x", 0o755); err == nil {
+		f.Close()
+		t.Fatal("mkdirMissing followed a symlink")
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) > 0 {
+		t.Fatalf("created %v outside the root", entries)
+	}
+	f, err := r.mkdirMissing("/a/b/c", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if fi, err := os.Stat(filepath.Join(dir, "a/b/c")); err != nil || !fi.IsDir() {
+		t.Errorf("a/b/c not created: %v", err)
+	}
+}
+
 func TestEnsureFileKeepsExisting(t *testing.T) {
 	r, dir := testRoot(t)
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600); err != nil {
