@@ -51,6 +51,7 @@ func main() {
 	app.Commands = []cli.Command{
 		createCommand, startCommand, stateCommand, killCommand, deleteCommand,
 		runCommand, listCommand, specCommand, featuresCommand,
+		pauseCommand, resumeCommand, psCommand,
 	}
 	app.Before = func(ctx *cli.Context) error {
 		if err := logs.Setup(ctx.GlobalString("log"), ctx.GlobalString("log-format"), ctx.GlobalBool("debug")); err != nil {

@@ -55,7 +55,7 @@ func (c *Container) Status() specs.ContainerState {
 		}
 	}
 	if frozen, err := c.cgroups().Frozen(); err == nil && frozen {
-		return specs.ContainerState("paused")
+		return statePaused
 	}
 	return specs.StateRunning
 }
@@ -170,13 +170,16 @@ func (c *Container) Signal(sig syscall.Signal, all bool) error {
 				return fmt.Errorf("signal %d: %w", pid, err)
 			}
 		}
-		return nil
-	}
-	if err := unix.Kill(c.St.Pid, sig); err != nil {
+	} else if err := unix.Kill(c.St.Pid, sig); err != nil {
 		if err == unix.ESRCH {
 			return errors.New("container not running: no such process")
 		}
 		return fmt.Errorf("signal init: %w", err)
+	}
+	// A frozen process dies of SIGKILL only once thawed; other signals
+	// wait for resume, as on any stopped process.
+	if sig == unix.SIGKILL && c.Status() == statePaused {
+		return c.cgroups().Thaw()
 	}
 	return nil
 }
