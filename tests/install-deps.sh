@@ -3,7 +3,7 @@
 # (test rootfs), libseccomp-dev (cgo build), runc and crun (comparison),
 # iproute2 and util-linux (unshare, ip). Idempotent and quiet when present.
 set -euo pipefail
-pkgs=(busybox-static libseccomp-dev runc crun iproute2 util-linux gcc)
+pkgs=(busybox-static libseccomp-dev libc6-dev runc crun iproute2 util-linux gcc make)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
