@@ -51,7 +51,8 @@ func main() {
 	app.Commands = []cli.Command{
 		createCommand, startCommand, stateCommand, killCommand, deleteCommand,
 		runCommand, listCommand, specCommand, featuresCommand,
-		pauseCommand, resumeCommand, psCommand,
+		pauseCommand, resumeCommand, psCommand, execCommand,
+		updateCommand, eventsCommand,
 	}
 	app.Before = func(ctx *cli.Context) error {
 		if err := logs.Setup(ctx.GlobalString("log"), ctx.GlobalString("log-format"), ctx.GlobalBool("debug")); err != nil {

@@ -94,6 +94,9 @@ func (i *initProcess) run() error {
 	if err := unix.CloseRange(uint(3+i.cfg.PreserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
+	if i.cfg.Exec {
+		return i.runExec()
+	}
 	if err := i.setupContainer(); err != nil {
 		return err
 	}

@@ -118,6 +118,26 @@ func (i *initProcess) setupConsole() error {
 // finish applies the process settings, reports ready, waits for start and
 // executes the user program.
 func (i *initProcess) finish() error {
+	return i.applyProcessAndExec(func() error {
+		if err := i.waitForStart(); err != nil {
+			return err
+		}
+		if h := i.spec.Hooks; h != nil && len(h.StartContainer) > 0 {
+			st := *i.cfg.State
+			st.Status = specs.StateRunning
+			if err := hooks.Run("startContainer", h.StartContainer, &st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// applyProcessAndExec applies spec.Process (shared by the container's init
+// and exec'd processes) in the order docs/design.md gives, calls
+// beforeExec once credentials and capabilities are final, then loads a late
+// seccomp filter, sets the rlimits and executes the program.
+func (i *initProcess) applyProcessAndExec(beforeExec func() error) error {
 	p := i.spec.Process
 	if p.ApparmorProfile != "" {
 		return fmt.Errorf("process.apparmorProfile: AppArmor is not enabled on this host")
@@ -171,15 +191,8 @@ func (i *initProcess) finish() error {
 	if err := capabilities.Apply(p.Capabilities); err != nil {
 		return err
 	}
-	if err := i.waitForStart(); err != nil {
+	if err := beforeExec(); err != nil {
 		return err
-	}
-	if h := i.spec.Hooks; h != nil && len(h.StartContainer) > 0 {
-		st := *i.cfg.State
-		st.Status = specs.StateRunning
-		if err := hooks.Run("startContainer", h.StartContainer, &st); err != nil {
-			return err
-		}
 	}
 	if sc != nil && !seccompEarly {
 		if _, err := filter.Load(); err != nil {
@@ -221,11 +234,9 @@ func (i *initProcess) loadSeccomp(filter *seccomp.Filter) error {
 // that we got through. Our O_PATH fd reopens it through /proc, because the
 // host path is gone after pivot_root.
 func (i *initProcess) waitForStart() error {
-	if err := i.conn.Send(&protocol.Message{Type: protocol.TypeReady, Warnings: i.warnings}); err != nil {
+	if err := i.reportReady(); err != nil {
 		return err
 	}
-	i.ready = true
-	i.conn.Close()
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", i.cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
@@ -236,6 +247,17 @@ func (i *initProcess) waitForStart() error {
 	// fd stays open, close-on-exec: `nsrun start` sees end-of-file once we
 	// exec the user program, and only then runs the poststart hooks.
 	unix.Close(i.cfg.FifoFd)
+	return nil
+}
+
+// reportReady tells the runtime that setup went through; from here on a
+// failure goes to our stderr, the container's.
+func (i *initProcess) reportReady() error {
+	if err := i.conn.Send(&protocol.Message{Type: protocol.TypeReady, Warnings: i.warnings}); err != nil {
+		return err
+	}
+	i.ready = true
+	i.conn.Close()
 	return nil
 }
 

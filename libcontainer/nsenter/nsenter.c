@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -150,6 +151,12 @@ __attribute__((constructor)) static void nsenter(void)
 	mallopt(M_ARENA_MAX, 1);
 	if (!env)
 		return;
+	// Until execve of the user program, this process holds the runtime's
+	// fds and privileges: nothing in the container (which it may join
+	// below) may ptrace it or open /proc/<pid>/{fd,exe,mem}. The execve of
+	// the final program makes it dumpable again.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail("prctl(PR_SET_DUMPABLE)");
 	if (field(env, "sock", val, sizeof(val)))
 		init_sock = atoi(val);
 	if (field(env, "tasks", val, sizeof(val)))

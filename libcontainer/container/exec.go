@@ -1,0 +1,417 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/nsrun/nsrun/libcontainer/cgroups"
+	"github.com/nsrun/nsrun/libcontainer/config"
+	"github.com/nsrun/nsrun/libcontainer/console"
+	"github.com/nsrun/nsrun/libcontainer/namespaces"
+	"github.com/nsrun/nsrun/libcontainer/protocol"
+	"github.com/nsrun/nsrun/libcontainer/seccomp"
+	"github.com/nsrun/nsrun/libcontainer/state"
+)
+
+// ExecOptions are exec's flags, already turned into the process to run.
+type ExecOptions struct {
+	Root state.Root
+	ID   string
+	// Process is the process to start; nil means BuildProcess's result is
+	// not known yet (the caller builds it with the container's defaults).
+	Process *specs.Process
+	// Overrides, when Process is nil, adjust the container's own process
+	// settings (see ProcessOverrides.Apply).
+	Overrides     *ProcessOverrides
+	Detach        bool
+	PidFile       string
+	ConsoleSocket string
+	PreserveFds   int
+	// Cgroup is --cgroup: only the container's own cgroup is supported.
+	Cgroup       string
+	IgnorePaused bool
+}
+
+// ProcessOverrides are exec's flags that change the process inherited from
+// the container's config.
+type ProcessOverrides struct {
+	Args           []string
+	Cwd            string
+	Env            []string
+	User           string // uid[:gid]
+	AdditionalGids []uint32
+	Caps           []string
+	NoNewPrivs     bool
+	Apparmor       string
+	ProcessLabel   string
+	Terminal       bool
+}
+
+// Apply starts from the container's process (env, cwd, user, capabilities,
+// rlimits, ...) as runc does, and changes what the flags name.
+func (o *ProcessOverrides) Apply(base *specs.Process) (*specs.Process, error) {
+	p := &specs.Process{Cwd: "/"}
+	if base != nil {
+		cp := *base
+		p = &cp
+		// The copy must not share slices the overrides append to.
+		p.Env = append([]string(nil), base.Env...)
+		if base.Capabilities != nil {
+			caps := *base.Capabilities
+			p.Capabilities = &caps
+		}
+	}
+	p.Args = o.Args
+	p.Terminal = o.Terminal
+	p.ConsoleSize = nil
+	if o.Cwd != "" {
+		p.Cwd = o.Cwd
+	}
+	for _, kv := range o.Env {
+		p.Env = setEnv(p.Env, kv)
+	}
+	if o.User != "" {
+		uid, gid, err := parseUser(o.User)
+		if err != nil {
+			return nil, err
+		}
+		p.User.UID, p.User.GID = uid, gid
+		p.User.Username = ""
+	}
+	if len(o.AdditionalGids) > 0 {
+		p.User.AdditionalGids = o.AdditionalGids
+	}
+	if len(o.Caps) > 0 {
+		if p.Capabilities == nil {
+			p.Capabilities = &specs.LinuxCapabilities{}
+		}
+		c := p.Capabilities
+		for _, name := range o.Caps {
+			name = strings.ToUpper(name)
+			if !strings.HasPrefix(name, "CAP_") {
+				name = "CAP_" + name
+			}
+			c.Bounding = appendNew(c.Bounding, name)
+			c.Effective = appendNew(c.Effective, name)
+			c.Permitted = appendNew(c.Permitted, name)
+		}
+	}
+	if o.NoNewPrivs {
+		p.NoNewPrivileges = true
+	}
+	if o.Apparmor != "" {
+		p.ApparmorProfile = o.Apparmor
+	}
+	if o.ProcessLabel != "" {
+		p.SelinuxLabel = o.ProcessLabel
+	}
+	return p, nil
+}
+
+func appendNew(list []string, s string) []string {
+	for _, have := range list {
+		if have == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// setEnv replaces the variable kv names, or appends it: a flag overrides
+// the container's value instead of leaving two definitions.
+func setEnv(env []string, kv string) []string {
+	key, _, _ := strings.Cut(kv, "=")
+	for i, have := range env {
+		if k, _, _ := strings.Cut(have, "="); k == key {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
+
+// parseUser parses -u uid[:gid]; names would need the container's
+// /etc/passwd, which runc does not read for exec either.
+func parseUser(s string) (uid, gid uint32, err error) {
+	u, g, hasGid := strings.Cut(s, ":")
+	if _, err := fmt.Sscanf(u, "%d", &uid); err != nil || fmt.Sprint(uid) != u {
+		return 0, 0, fmt.Errorf("--user %q: expected uid[:gid] (numbers)", s)
+	}
+	if hasGid {
+		if _, err := fmt.Sscanf(g, "%d", &gid); err != nil || fmt.Sprint(gid) != g {
+			return 0, 0, fmt.Errorf("--user %q: expected uid[:gid] (numbers)", s)
+		}
+	}
+	return uid, gid, nil
+}
+
+// execution is one exec in progress.
+type execution struct {
+	opts    *ExecOptions
+	c       *Container
+	spec    *specs.Spec // the container's config snapshot
+	proc    *specs.Process
+	plan    *namespaces.Plan
+	init    *spawned
+	console *os.File // receiving end for a foreground terminal
+	// unlocked: the state directory's lock is released.
+	unlocked bool
+}
+
+// Exec runs a new process in a running container. Detached, it returns 0
+// once the process runs; in the foreground, the process's exit status
+// (128+N when killed by signal N). An error means the process never ran.
+func Exec(o *ExecOptions) (int, error) {
+	if o.Cgroup != "" && o.Cgroup != "/" && !strings.HasSuffix(o.Cgroup, ":/") {
+		return -1, fmt.Errorf("--cgroup %q: nsrun only runs exec'd processes in the container's own cgroup", o.Cgroup)
+	}
+	// Caught before the process exists, so none is lost in between.
+	sigs := make(chan os.Signal, 64)
+	if !o.Detach {
+		signal.Notify(sigs)
+	}
+	c, err := Open(o.Root, o.ID)
+	if err != nil {
+		return -1, err
+	}
+	e := &execution{opts: o, c: c}
+	err = e.start()
+	e.unlock()
+	if e.plan != nil {
+		e.plan.Close()
+	}
+	if err != nil {
+		if e.init != nil {
+			e.init.kill()
+		}
+		if e.console != nil {
+			e.console.Close()
+		}
+		return -1, err
+	}
+	if o.Detach {
+		return 0, nil
+	}
+	var master *os.File
+	if e.console != nil {
+		defer e.console.Close()
+		if master, _, err = console.ReceiveMaster(e.console); err != nil {
+			e.init.kill()
+			return -1, err
+		}
+		defer master.Close()
+		restore := proxyTerminal(master)
+		defer restore()
+	}
+	// waitForwarding signals State.Pid: here the exec'd process, not the
+	// container's init.
+	proc := &Created{State: &state.State{Pid: e.init.pid}, init: e.init}
+	return proc.waitForwarding(sigs, master), nil
+}
+
+// start checks the container, spawns the process in its namespaces and
+// cgroups, and serves it until it reports ready.
+func (e *execution) start() error {
+	o, st := e.opts, e.c.St
+	switch s := e.c.Status(); s {
+	case specs.StateRunning, specs.StateCreated:
+	case statePaused:
+		if !o.IgnorePaused {
+			return errors.New("container is paused (resume it, or pass --ignore-paused)")
+		}
+	case specs.StateStopped:
+		return errors.New("container not running")
+	default:
+		return fmt.Errorf("container not running (%s)", s)
+	}
+	spec, err := st.Spec()
+	if err != nil {
+		return err
+	}
+	if spec == nil || spec.Linux == nil {
+		return errors.New("state: the container has no config snapshot")
+	}
+	e.spec = spec
+	if e.proc = o.Process; e.proc == nil {
+		if o.Overrides == nil || len(o.Overrides.Args) == 0 {
+			return errors.New("exec: a command (or --process) is required")
+		}
+		if e.proc, err = o.Overrides.Apply(spec.Process); err != nil {
+			return err
+		}
+	}
+	if err := config.ValidateProcess(e.proc, "process"); err != nil {
+		return err
+	}
+	if e.proc.Terminal && o.ConsoleSocket == "" && o.Detach {
+		return errors.New("--tty: --console-socket is required with --detach")
+	}
+	if !e.proc.Terminal && o.ConsoleSocket != "" {
+		return errors.New("--console-socket is only allowed with a terminal (--tty or process.terminal)")
+	}
+
+	// The caller's own fds (beyond stdio and --preserve-fds) stay out of
+	// the container.
+	if err := unix.CloseRange(uint(3+o.PreserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	}
+	var types []specs.LinuxNamespaceType
+	for _, ns := range spec.Linux.Namespaces {
+		types = append(types, ns.Type)
+	}
+	e.plan = namespaces.ForProcess(st.Pid, types)
+	if err := e.plan.Open(); err != nil {
+		return fmt.Errorf("open the container's namespaces: %w", err)
+	}
+	tasks, unified, err := cgroups.Load(st.Cgroups).PlacementFiles()
+	if err != nil {
+		return err
+	}
+	defer closeAll(tasks)
+	if unified != nil {
+		defer unified.Close()
+	}
+	consoleFd, err := e.consoleFd()
+	if err != nil {
+		return err
+	}
+	if consoleFd != nil {
+		defer consoleFd.Close()
+	}
+	// The open namespace and cgroup files now pin what the process joins.
+	// The lock goes before the spawn: a process entering a frozen cgroup
+	// (--ignore-paused) waits for `resume`, which needs the lock.
+	e.unlock()
+	init, err := spawn(&spawnRequest{
+		Plan:       e.plan,
+		Dir:        "/",
+		Stdio:      []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Preserved:  preservedFiles(o.PreserveFds),
+		Tasks:      tasks,
+		CgroupDir:  unified,
+		ConsoleFd:  consoleFd,
+		ForceCPath: true,
+	})
+	if err != nil {
+		return err
+	}
+	e.init = init
+	if err := init.conn.Send(&protocol.Message{Type: protocol.TypeConfig, Config: e.initConfig()}); err != nil {
+		return err
+	}
+	if err := e.serve(); err != nil {
+		return err
+	}
+	init.conn.Close()
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, init.pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unlock releases the container's lock, once.
+func (e *execution) unlock() {
+	if !e.unlocked {
+		e.unlocked = true
+		e.c.Close()
+	}
+}
+
+// initConfig is what the init needs for a process: no rootfs, no hooks.
+func (e *execution) initConfig() *protocol.InitConfig {
+	st := e.c.St
+	spec := &specs.Spec{
+		Version: e.spec.Version,
+		Process: e.proc,
+		Linux: &specs.Linux{
+			Seccomp:     e.spec.Linux.Seccomp,
+			Personality: e.spec.Linux.Personality,
+		},
+	}
+	return &protocol.InitConfig{
+		Spec:            spec,
+		Bundle:          st.Bundle,
+		Rootfs:          st.Rootfs,
+		Exec:            true,
+		UserNS:          e.plan.Has(specs.UserNamespace),
+		HostMountNS:     st.HostMounts,
+		FifoFd:          -1,
+		ConsoleSocketFd: e.init.cfgFds.console,
+		PreserveFds:     e.opts.PreserveFds,
+		State:           ociState(st, specs.StateRunning),
+	}
+}
+
+// consoleFd is the socket the init sends the pty master to: the caller's
+// --console-socket, or for a foreground terminal one end of a pair whose
+// other end we proxy.
+func (e *execution) consoleFd() (*os.File, error) {
+	if !e.proc.Terminal {
+		return nil, nil
+	}
+	if e.opts.ConsoleSocket != "" {
+		f, err := console.Connect(e.opts.ConsoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("--console-socket: %w", err)
+		}
+		return f, nil
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("console socketpair: %w", err)
+	}
+	e.console = os.NewFile(uintptr(fds[0]), "console-recv")
+	return os.NewFile(uintptr(fds[1]), "console-send"), nil
+}
+
+// serve answers the init until it reports ready.
+func (e *execution) serve() error {
+	for {
+		m, err := e.init.conn.Recv()
+		if err != nil {
+			if errors.Is(err, protocol.ErrClosed) {
+				return errors.New("exec: the process exited during setup")
+			}
+			return err
+		}
+		switch m.Type {
+		case protocol.TypeError:
+			return errors.New(m.Message)
+		case protocol.TypeReady:
+			for _, w := range m.Warnings {
+				logrus.Warn(w)
+			}
+			return nil
+		case protocol.TypeSeccompFd:
+			err := e.sendSeccompListener(m.File)
+			if m.File != nil {
+				m.File.Close()
+			}
+			if err != nil {
+				return err
+			}
+			if err := e.init.conn.Send(&protocol.Message{Type: protocol.TypeSeccompDone}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("protocol: unexpected %q message from the exec'd process", m.Type)
+		}
+	}
+}
+
+func (e *execution) sendSeccompListener(fd *os.File) error {
+	sc := e.spec.Linux.Seccomp
+	if fd == nil || sc == nil || sc.ListenerPath == "" {
+		return errors.New("linux.seccomp.listenerPath: exec'd process sent a notify fd without a listener")
+	}
+	return seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, ociState(e.c.St, specs.StateRunning), e.c.St.Pid)
+}
