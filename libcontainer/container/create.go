@@ -316,14 +316,7 @@ func (cr *creation) serveInit() error {
 			cr.warnings = m.Warnings
 			return nil
 		case protocol.TypeSeccompFd:
-			err := cr.sendSeccompListener(m.File)
-			if m.File != nil {
-				m.File.Close()
-			}
-			if err != nil {
-				return err
-			}
-			if err := cr.init.conn.Send(&protocol.Message{Type: protocol.TypeSeccompDone}); err != nil {
+			if err := forwardSeccompFd(cr.init.conn, m.File, cr.spec.Linux.Seccomp, ociState(cr.st, specs.StateCreating)); err != nil {
 				return err
 			}
 		case protocol.TypeHooks:
@@ -345,14 +338,21 @@ func (cr *creation) serveInit() error {
 	}
 }
 
-// sendSeccompListener hands the init's seccomp notify fd, with the
-// container state, to the agent at linux.seccomp.listenerPath.
-func (cr *creation) sendSeccompListener(fd *os.File) error {
-	sc := cr.spec.Linux.Seccomp
-	if fd == nil || sc == nil || sc.ListenerPath == "" {
-		return errors.New("linux.seccomp.listenerPath: init sent a notify fd without a listener")
+// forwardSeccompFd hands a seccomp notify fd that the init (or an exec'd
+// process) sent, with the container state, to the agent at
+// linux.seccomp.listenerPath, and tells the sender it may go on.
+func forwardSeccompFd(conn *protocol.Conn, fd *os.File, sc *specs.LinuxSeccomp, st *specs.State) error {
+	if fd == nil {
+		return errors.New("protocol: seccompFd message without an fd")
 	}
-	return seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, ociState(cr.st, specs.StateCreating), cr.st.Pid)
+	defer fd.Close()
+	if sc == nil || sc.ListenerPath == "" {
+		return errors.New("linux.seccomp.listenerPath: a notify fd arrived without a listener")
+	}
+	if err := seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, st, st.Pid); err != nil {
+		return err
+	}
+	return conn.Send(&protocol.Message{Type: protocol.TypeSeccompDone})
 }
 
 // consoleSocket connects to --console-socket here, on the host, because

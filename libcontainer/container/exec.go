@@ -16,7 +16,6 @@ import (
 	"github.com/nsrun/nsrun/libcontainer/console"
 	"github.com/nsrun/nsrun/libcontainer/namespaces"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
-	"github.com/nsrun/nsrun/libcontainer/seccomp"
 	"github.com/nsrun/nsrun/libcontainer/state"
 )
 
@@ -392,26 +391,11 @@ func (e *execution) serve() error {
 			}
 			return nil
 		case protocol.TypeSeccompFd:
-			err := e.sendSeccompListener(m.File)
-			if m.File != nil {
-				m.File.Close()
-			}
-			if err != nil {
-				return err
-			}
-			if err := e.init.conn.Send(&protocol.Message{Type: protocol.TypeSeccompDone}); err != nil {
+			if err := forwardSeccompFd(e.init.conn, m.File, e.spec.Linux.Seccomp, ociState(e.c.St, specs.StateRunning)); err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("protocol: unexpected %q message from the exec'd process", m.Type)
 		}
 	}
-}
-
-func (e *execution) sendSeccompListener(fd *os.File) error {
-	sc := e.spec.Linux.Seccomp
-	if fd == nil || sc == nil || sc.ListenerPath == "" {
-		return errors.New("linux.seccomp.listenerPath: exec'd process sent a notify fd without a listener")
-	}
-	return seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, ociState(e.c.St, specs.StateRunning), e.c.St.Pid)
 }
