@@ -91,16 +91,22 @@ func (o *ProcessOverrides) Apply(base *specs.Process) (*specs.Process, error) {
 		if p.Capabilities == nil {
 			p.Capabilities = &specs.LinuxCapabilities{}
 		}
-		c := p.Capabilities
+		// A copy: appending must not write into the snapshot's arrays.
+		c := *p.Capabilities
 		for _, name := range o.Caps {
 			name = strings.ToUpper(name)
 			if !strings.HasPrefix(name, "CAP_") {
 				name = "CAP_" + name
 			}
+			// Every set, ambient included, so that a non-root -u keeps it
+			// across execve (as runc's exec --cap does).
 			c.Bounding = appendNew(c.Bounding, name)
 			c.Effective = appendNew(c.Effective, name)
 			c.Permitted = appendNew(c.Permitted, name)
+			c.Inheritable = appendNew(c.Inheritable, name)
+			c.Ambient = appendNew(c.Ambient, name)
 		}
+		p.Capabilities = &c
 	}
 	if o.NoNewPrivs {
 		p.NoNewPrivileges = true
@@ -120,7 +126,7 @@ func appendNew(list []string, s string) []string {
 			return list
 		}
 	}
-	return append(list, s)
+	return append(list[:len(list):len(list)], s)
 }
 
 // setEnv replaces the variable kv names, or appends it: a flag overrides
@@ -269,6 +275,11 @@ func (e *execution) start() error {
 	if err := e.plan.Open(); err != nil {
 		return fmt.Errorf("open the container's namespaces: %w", err)
 	}
+	// The namespaces were opened by /proc/<pid> path: if the init died and
+	// its pid was reused meanwhile, they are someone else's.
+	if !alive(st.Pid, st.InitStartTime) {
+		return errors.New("container not running")
+	}
 	tasks, unified, err := cgroups.Load(st.Cgroups).PlacementFiles()
 	if err != nil {
 		return err
@@ -307,6 +318,18 @@ func (e *execution) start() error {
 	}
 	if err := e.serve(); err != nil {
 		return err
+	}
+	// After ready the process keeps its end open until execve closes it:
+	// end-of-file means the program runs, an error message that it never
+	// will (and the pid file must not name it).
+	switch m, err := init.conn.Recv(); {
+	case errors.Is(err, protocol.ErrClosed):
+	case err != nil:
+		return err
+	case m.Type == protocol.TypeError:
+		return errors.New(m.Message)
+	default:
+		return fmt.Errorf("protocol: unexpected %q message after ready", m.Type)
 	}
 	init.conn.Close()
 	if o.PidFile != "" {

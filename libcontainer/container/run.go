@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -145,6 +146,11 @@ func (cr *Created) waitForwarding(sigs chan os.Signal, master *os.File) int {
 
 // proxyTerminal copies between our stdio and the container's pty, with our
 // terminal (if any) in raw mode; it returns the restore function.
+//
+// The returned function first lets the output copy finish: the process may
+// have exited with output still in the pty, which the master yields until
+// the last slave fd is closed (EIO). A slave kept open by a process left
+// behind bounds that wait.
 func proxyTerminal(master *os.File) func() {
 	restore := func() {}
 	if r, err := console.MakeRaw(int(os.Stdin.Fd())); err == nil {
@@ -152,6 +158,16 @@ func proxyTerminal(master *os.File) func() {
 	}
 	console.CopySize(int(os.Stdin.Fd()), master)
 	go io.Copy(master, os.Stdin)
-	go io.Copy(os.Stdout, master)
-	return restore
+	drained := make(chan struct{})
+	go func() {
+		io.Copy(os.Stdout, master)
+		close(drained)
+	}()
+	return func() {
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+		}
+		restore()
+	}
 }

@@ -42,7 +42,7 @@ func Main() {
 	if err := i.run(); err != nil {
 		// Before `ready` the runtime is listening; after it, our stderr is
 		// the container's, which is where a late failure belongs.
-		if !i.ready {
+		if !i.ready || i.cfg.Exec {
 			conn.Send(&protocol.Message{Type: protocol.TypeError, Message: err.Error()})
 		} else {
 			fmt.Fprintln(os.Stderr, "nsrun init:", err)

@@ -162,9 +162,11 @@ func (i *initProcess) applyProcessAndExec(beforeExec func() error) error {
 	if err := procattr.SetIOPriority(p.IOPriority); err != nil {
 		return fmt.Errorf("process.ioPriority: %w", err)
 	}
+	// LookPath's errors already read `exec: "name": ...`, the wording
+	// podman and Docker match on.
 	path, err := procattr.LookPath(p.Args[0], p.Env)
 	if err != nil {
-		return fmt.Errorf("exec: %q: %w", p.Args[0], err)
+		return err
 	}
 	if p.NoNewPrivileges {
 		if err := procattr.SetNoNewPrivileges(); err != nil {
@@ -257,7 +259,12 @@ func (i *initProcess) reportReady() error {
 		return err
 	}
 	i.ready = true
-	i.conn.Close()
+	if !i.cfg.Exec {
+		i.conn.Close()
+	}
+	// An exec'd process keeps the socket (close-on-exec): the runtime waits
+	// for its end-of-file, so a failure between here and execve (a late
+	// seccomp load, rlimits, execve itself) still reaches it.
 	return nil
 }
 
