@@ -2,32 +2,20 @@ package main
 
 import (
 	"github.com/urfave/cli"
+
+	"github.com/nsrun/nsrun/libcontainer/container"
 )
 
 var pauseCommand = cli.Command{
 	Name:      "pause",
 	Usage:     "freeze every process of a container",
 	ArgsUsage: "<container-id>",
-	Action: func(ctx *cli.Context) error {
-		c, err := openContainer(ctx)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return c.Pause()
-	},
+	Action:    onContainer((*container.Container).Pause),
 }
 
 var resumeCommand = cli.Command{
 	Name:      "resume",
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
-	Action: func(ctx *cli.Context) error {
-		c, err := openContainer(ctx)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return c.Resume()
-	},
+	Action:    onContainer((*container.Container).Resume),
 }

@@ -34,6 +34,19 @@ func openContainer(ctx *cli.Context) (*container.Container, error) {
 	return container.Open(stateRoot(ctx), id)
 }
 
+// onContainer is the Action of a command that does one operation on the
+// container named by the ID argument, under its lock.
+func onContainer(op func(*container.Container) error) func(*cli.Context) error {
+	return func(ctx *cli.Context) error {
+		c, err := openContainer(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return op(c)
+	}
+}
+
 // createFlags are shared by create and run.
 var createFlags = []cli.Flag{
 	cli.StringFlag{Name: "bundle, b", Value: ".", Usage: "path to the bundle directory"},

@@ -301,41 +301,23 @@ func (cr *creation) run() (*Created, error) {
 
 // serveInit answers the init until it reports ready.
 func (cr *creation) serveInit() error {
-	for {
-		m, err := cr.init.conn.Recv()
-		if err != nil {
-			if errors.Is(err, protocol.ErrClosed) {
-				return errors.New("container init exited during setup")
-			}
-			return err
-		}
-		switch m.Type {
-		case protocol.TypeError:
-			return errors.New(m.Message)
-		case protocol.TypeReady:
-			cr.warnings = m.Warnings
-			return nil
-		case protocol.TypeSeccompFd:
-			if err := forwardSeccompFd(cr.init.conn, m.File, cr.spec.Linux.Seccomp, ociState(cr.st, specs.StateCreating)); err != nil {
-				return err
-			}
-		case protocol.TypeHooks:
-			// prestart hooks were defined (runtime-spec 1.0) to run once
-			// the container is created: they see "created", as the
-			// validation suite checks; createRuntime sees "creating".
-			if err := runHooks("prestart", cr.spec.Hooks, ociState(cr.st, specs.StateCreated)); err != nil {
-				return err
-			}
-			if err := runHooks("createRuntime", cr.spec.Hooks, ociState(cr.st, specs.StateCreating)); err != nil {
-				return err
-			}
-			if err := cr.init.conn.Send(&protocol.Message{Type: protocol.TypeHooksDone}); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("protocol: unexpected %q message from the init", m.Type)
-		}
+	m, err := cr.init.serveUntilReady("container init", cr.spec.Linux.Seccomp, ociState(cr.st, specs.StateCreating), cr.runCreateHooks)
+	if err != nil {
+		return err
 	}
+	cr.warnings = m.Warnings
+	return nil
+}
+
+// runCreateHooks runs prestart and createRuntime, at the init's request.
+// prestart hooks were defined (runtime-spec 1.0) to run once the container
+// is created: they see "created", as the validation suite checks;
+// createRuntime sees "creating".
+func (cr *creation) runCreateHooks() error {
+	if err := runHooks("prestart", cr.spec.Hooks, ociState(cr.st, specs.StateCreated)); err != nil {
+		return err
+	}
+	return runHooks("createRuntime", cr.spec.Hooks, ociState(cr.st, specs.StateCreating))
 }
 
 // forwardSeccompFd hands a seccomp notify fd that the init (or an exec'd

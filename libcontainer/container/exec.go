@@ -395,30 +395,14 @@ func (e *execution) consoleFd() (*os.File, error) {
 	return os.NewFile(uintptr(fds[1]), "console-send"), nil
 }
 
-// serve answers the init until it reports ready.
+// serve answers the process until it reports ready.
 func (e *execution) serve() error {
-	for {
-		m, err := e.init.conn.Recv()
-		if err != nil {
-			if errors.Is(err, protocol.ErrClosed) {
-				return errors.New("exec: the process exited during setup")
-			}
-			return err
-		}
-		switch m.Type {
-		case protocol.TypeError:
-			return errors.New(m.Message)
-		case protocol.TypeReady:
-			for _, w := range m.Warnings {
-				logrus.Warn(w)
-			}
-			return nil
-		case protocol.TypeSeccompFd:
-			if err := forwardSeccompFd(e.init.conn, m.File, e.spec.Linux.Seccomp, ociState(e.c.St, specs.StateRunning)); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("protocol: unexpected %q message from the exec'd process", m.Type)
-		}
+	m, err := e.init.serveUntilReady("exec'd process", e.spec.Linux.Seccomp, ociState(e.c.St, specs.StateRunning), nil)
+	if err != nil {
+		return err
 	}
+	for _, w := range m.Warnings {
+		logrus.Warn(w)
+	}
+	return nil
 }

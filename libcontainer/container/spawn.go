@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -308,4 +309,38 @@ func (sp *spawned) wait() (unix.WaitStatus, error) {
 		return sp.status, err
 	}
 	return wait4(sp.pid)
+}
+
+// serveUntilReady answers the requests of the init (or an exec'd process)
+// until it reports ready, and returns that message. what names the process
+// in errors; hooks, when set, serves a "hooks" request.
+func (sp *spawned) serveUntilReady(what string, sc *specs.LinuxSeccomp, st *specs.State, hooks func() error) (*protocol.Message, error) {
+	for {
+		m, err := sp.conn.Recv()
+		if err != nil {
+			if errors.Is(err, protocol.ErrClosed) {
+				return nil, fmt.Errorf("%s exited during setup", what)
+			}
+			return nil, err
+		}
+		switch {
+		case m.Type == protocol.TypeError:
+			return nil, errors.New(m.Message)
+		case m.Type == protocol.TypeReady:
+			return m, nil
+		case m.Type == protocol.TypeSeccompFd:
+			if err := forwardSeccompFd(sp.conn, m.File, sc, st); err != nil {
+				return nil, err
+			}
+		case m.Type == protocol.TypeHooks && hooks != nil:
+			if err := hooks(); err != nil {
+				return nil, err
+			}
+			if err := sp.conn.Send(&protocol.Message{Type: protocol.TypeHooksDone}); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("protocol: unexpected %q message from the %s", m.Type, what)
+		}
+	}
 }

@@ -2,11 +2,8 @@ package initproc
 
 import (
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/nsrun/nsrun/libcontainer/console"
 )
 
 // runExec sets up a process started by `nsrun exec`. The C constructor
@@ -39,34 +36,9 @@ func (i *initProcess) runExec() error {
 		}
 	}
 	if i.spec.Process.Terminal {
-		if err := i.execConsole(); err != nil {
+		if err := i.setupConsole(false); err != nil {
 			return err
 		}
 	}
 	return i.applyProcessAndExec(i.reportReady)
-}
-
-// execConsole makes a pty in the container's devpts and sends its master
-// to the console socket. Unlike create, nothing is mounted on /dev/console:
-// that is the container's own terminal.
-func (i *initProcess) execConsole() error {
-	if i.cfg.ConsoleSocketFd < 0 {
-		return fmt.Errorf("process.terminal: no console socket")
-	}
-	master, slave, err := console.NewPty()
-	if err != nil {
-		return fmt.Errorf("process.terminal: %w", err)
-	}
-	defer master.Close()
-	if cs := i.spec.Process.ConsoleSize; cs != nil {
-		if err := console.SetSize(master, cs.Height, cs.Width); err != nil {
-			return fmt.Errorf("process.consoleSize: %w", err)
-		}
-	}
-	sock := os.NewFile(uintptr(i.cfg.ConsoleSocketFd), "console-socket")
-	defer sock.Close()
-	if err := console.SendMasterFd(sock, master, master.Name()); err != nil {
-		return fmt.Errorf("--console-socket: %w", err)
-	}
-	return console.SetupSlaveStdio(slave)
 }

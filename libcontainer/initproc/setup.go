@@ -64,7 +64,7 @@ func (i *initProcess) setupContainer() error {
 		return err
 	}
 	if spec.Process.Terminal {
-		if err := i.setupConsole(); err != nil {
+		if err := i.setupConsole(true); err != nil {
 			return err
 		}
 	}
@@ -87,10 +87,11 @@ func (i *initProcess) setupContainer() error {
 	return nil
 }
 
-// setupConsole makes a pty in the container's devpts, binds its slave on
-// /dev/console, sends the master to the console socket and makes the slave
-// our stdio and controlling terminal.
-func (i *initProcess) setupConsole() error {
+// setupConsole makes a pty in the container's devpts, sends its master to
+// the console socket and makes the slave our stdio and controlling
+// terminal. The init also binds the slave on /dev/console; an exec'd
+// process leaves /dev/console alone (it is the init's terminal).
+func (i *initProcess) setupConsole(mountConsole bool) error {
 	if i.cfg.ConsoleSocketFd < 0 {
 		return fmt.Errorf("process.terminal: no console socket")
 	}
@@ -104,8 +105,10 @@ func (i *initProcess) setupConsole() error {
 			return fmt.Errorf("process.consoleSize: %w", err)
 		}
 	}
-	if err := console.MountConsole(slave); err != nil {
-		return err
+	if mountConsole {
+		if err := console.MountConsole(slave); err != nil {
+			return err
+		}
 	}
 	sock := os.NewFile(uintptr(i.cfg.ConsoleSocketFd), "console-socket")
 	defer sock.Close()
