@@ -1,8 +1,9 @@
 // Package cgroups owns one container's cgroups.
 //
 // This file holds the driver-neutral surface (the Manager interface, New and
-// Load). The cgroup v1 / hybrid driver lives in v1*.go and unified.go; a pure
-// cgroup v2 driver will sit behind the same interface.
+// Load). The cgroup v1 / hybrid driver lives in v1*.go, the pure cgroup v2
+// driver in v2*.go; New picks one from what the host mounts, Load from the
+// Record saved at create.
 package cgroups
 
 import (
@@ -51,9 +52,6 @@ type Manager interface {
 	Destroy() error
 }
 
-// ErrPureV2 is returned by New on a host without cgroup v1 hierarchies.
-var ErrPureV2 = errors.New("cgroups: pure cgroup v2 hosts are not supported by the v1/hybrid driver")
-
 // New resolves cgroupsPath (linux.cgroupsPath) for container id on the
 // hierarchies mounted now (see path.go for the rules) and returns a Manager
 // that has not created anything yet.
@@ -62,12 +60,15 @@ func New(cgroupsPath, id string) (Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(layout.V1) == 0 {
-		return nil, ErrPureV2
-	}
 	own, err := ReadProcCgroup("/proc/self/cgroup")
 	if err != nil {
 		return nil, err
+	}
+	if len(layout.V1) == 0 {
+		if layout.Unified == nil {
+			return nil, errors.New("cgroups: no cgroup hierarchy is mounted")
+		}
+		return newUnifiedManager(layout.Unified, own, cgroupsPath, id)
 	}
 	return newHybridManager(layout, own, cgroupsPath, id)
 }
@@ -83,6 +84,8 @@ type Record struct {
 	// Enabled lists "<dir> <controller>" entries Create enabled in
 	// <dir>/cgroup.subtree_control, in order.
 	Enabled []string `json:"enabled,omitempty"`
+	// V2 marks a pure cgroup v2 container (one directory, Paths[UnifiedKey]).
+	V2 bool `json:"v2,omitempty"`
 }
 
 // Load rebuilds a Manager from a previous Manager's Record (as saved in
@@ -90,6 +93,9 @@ type Record struct {
 func Load(r *Record) Manager {
 	if r == nil {
 		r = &Record{}
+	}
+	if r.V2 {
+		return loadUnifiedManager(r)
 	}
 	return loadHybridManager(r)
 }

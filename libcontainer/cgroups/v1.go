@@ -338,20 +338,5 @@ func (m *hybridManager) Destroy() error {
 	return errors.Join(errs...)
 }
 
-// undoAncestors reverts what Create did above the container's directories:
-// controllers it enabled in a subtree_control are disabled again where no
-// child cgroup is left to use them, and the ancestors it made are removed
-// when empty. Another container still below them keeps them (EBUSY).
-func (m *hybridManager) undoAncestors() {
-	for i := len(m.created) - 1; i >= 0; i-- {
-		_ = unix.Rmdir(m.created[i])
-	}
-	for i := len(m.enabledAt) - 1; i >= 0; i-- {
-		dir, ctrl, ok := strings.Cut(m.enabledAt[i], " ")
-		// With any child left, the controller may be what it relies on.
-		if !ok || hasChildCgroups(dir) {
-			continue
-		}
-		_ = writeCgroupFile(filepath.Join(dir, "cgroup.subtree_control"), "-"+ctrl)
-	}
-}
+// undoAncestors reverts what Create did above the container's directories.
+func (m *hybridManager) undoAncestors() { undoAncestors(m.created, m.enabledAt) }

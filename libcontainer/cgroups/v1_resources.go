@@ -21,11 +21,18 @@ type cgroupWrite struct {
 	// that CFQ used to provide).
 	Alt   string
 	Value string
+	// AltValue, when set, is written to Alt instead of Value (the v2
+	// io.weight fallback has another scale than io.bfq.weight).
+	AltValue string
 	// Field is the JSON path of the config field, named in errors.
 	Field string
 	// Enable is, for unified writes, the controller to turn on in the
 	// ancestors' cgroup.subtree_control first.
 	Enable string
+	// EnableIfKnown: Enable is a guess (the prefix of a
+	// linux.resources.unified key) and is skipped when the host has no
+	// such controller.
+	EnableIfKnown bool
 	// Optional marks an implicit write: a missing file is not an error.
 	Optional bool
 }
@@ -358,4 +365,12 @@ func deviceRule(r specs.LinuxDeviceCgroup) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%s %s:%s %s", t, major, minor, access), nil
+}
+
+// altValue is what goes to Alt.
+func (w cgroupWrite) altValue() string {
+	if w.AltValue != "" {
+		return w.AltValue
+	}
+	return w.Value
 }

@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/nsrun/nsrun/libcontainer/cgroups"
 	"github.com/nsrun/nsrun/libcontainer/stats"
 )
 
@@ -15,8 +16,10 @@ import (
 // lock: `events` runs for as long as the container does, and must not
 // block delete, pause or update meanwhile.
 type Monitor struct {
-	ID    string
-	dirs  stats.Dirs
+	ID   string
+	dirs stats.Dirs
+	// v2dir is the container's cgroup on a pure cgroup v2 host ("" on v1).
+	v2dir string
 	pid   int
 	start uint64
 }
@@ -30,11 +33,34 @@ func (c *Container) Monitor() (*Monitor, error) {
 	case specs.StateCreating:
 		return nil, errors.New("container is being created")
 	}
-	return &Monitor{ID: c.St.ID, dirs: stats.DirsFromPaths(c.cgroups().Paths()), pid: c.St.Pid, start: c.St.InitStartTime}, nil
+	mon := &Monitor{ID: c.St.ID, pid: c.St.Pid, start: c.St.InitStartTime}
+	if r := c.St.Cgroups; r != nil && r.V2 {
+		mon.v2dir = r.Paths[cgroups.UnifiedKey]
+	} else {
+		mon.dirs = stats.DirsFromPaths(c.cgroups().Paths())
+	}
+	return mon, nil
 }
 
 // Stats reads the container's current usage.
-func (m *Monitor) Stats() (*stats.Stats, error) { return stats.ReadV1(m.dirs) }
+func (m *Monitor) Stats() (*stats.Stats, error) {
+	if m.v2dir != "" {
+		return stats.ReadV2(m.v2dir)
+	}
+	return stats.ReadV1(m.dirs)
+}
+
+// watchOOM returns the OOM event source of the container's memory cgroup
+// (nil when there is none).
+func (m *Monitor) watchOOM() (stats.OOMSource, error) {
+	if m.v2dir != "" {
+		return stats.WatchOOMV2(m.v2dir)
+	}
+	if dir, ok := m.dirs["memory"]; ok {
+		return stats.WatchOOM(dir)
+	}
+	return nil, nil
+}
 
 // Stream emits a stats event at once and then every interval, and an oom
 // event whenever the memory cgroup reports an OOM, until the container's
@@ -57,11 +83,11 @@ func (m *Monitor) Stream(interval time.Duration, emit func(*stats.Event) error) 
 	if !alive(m.pid, m.start) {
 		return nil
 	}
-	var oom *stats.OOMWatcher
-	if dir, ok := m.dirs["memory"]; ok {
-		if oom, err = stats.WatchOOM(dir); err != nil {
-			return fmt.Errorf("events: %w", err)
-		}
+	oom, err := m.watchOOM()
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	if oom != nil {
 		defer oom.Close()
 	}
 	checkOOM := func() error {

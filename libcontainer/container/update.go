@@ -14,9 +14,13 @@ import (
 // zero for the numeric memory and cpu fields, as in Create) keep their
 // values.
 //
-// Device rules are not updated, as with runc: clients such as containerd
-// send the container's whole resources object, whose device list was
-// already applied (with nsrun's default rules) at create.
+// Device rules: on cgroup v2 a device list in req replaces the config's
+// (nsrun's default rules and linux.devices are kept after it); the new
+// eBPF program is attached before the old one is detached, so no access
+// slips through meanwhile. On cgroup v1 they are not updated, as with
+// runc: rewriting devices.deny/allow of a live cgroup passes through a
+// deny-all, and clients such as containerd send the container's whole
+// resources object, whose device list was already applied at create.
 func (c *Container) Update(req *specs.LinuxResources) error {
 	switch c.Status() {
 	case specs.StateStopped:
@@ -37,8 +41,13 @@ func (c *Container) Update(req *specs.LinuxResources) error {
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
 	}
+	var devices []specs.LinuxDeviceCgroup
 	if len(req.Devices) > 0 {
-		logrus.Debugf("update: linux.resources.devices (%d rules) left as they are", len(req.Devices))
+		if c.St.Cgroups != nil && c.St.Cgroups.V2 {
+			devices = req.Devices
+		} else {
+			logrus.Debugf("update: linux.resources.devices (%d rules) left as they are on cgroup v1", len(req.Devices))
+		}
 	}
 	req.Devices = nil
 	// As runc does: an unlimited memory limit without a swap value means
@@ -48,10 +57,17 @@ func (c *Container) Update(req *specs.LinuxResources) error {
 	}
 	cur := spec.Linux.Resources
 	cg := c.cgroups()
-	if err := cg.Update(withPartners(req, cur)); err != nil {
+	upd := withPartners(req, cur)
+	if devices != nil {
+		upd.Devices = deviceRules(devices, spec.Linux.Devices)
+	}
+	if err := cg.Update(upd); err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
 	spec.Linux.Resources = mergeResources(cur, req)
+	if devices != nil {
+		spec.Linux.Resources.Devices = devices
+	}
 	if err := c.St.SetSpec(spec); err != nil {
 		return err
 	}

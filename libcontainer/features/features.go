@@ -29,9 +29,9 @@ func Get() *features.Features {
 			Capabilities: capabilities.KnownNames(),
 			Cgroup: &features.Cgroup{
 				V1:      ptr(true),
-				V2:      ptr(false),
+				V2:      ptr(true),
 				Systemd: ptr(false),
-				Rdma:    ptr(false),
+				Rdma:    ptr(true),
 			},
 			Seccomp: &features.Seccomp{
 				Enabled:        ptr(true),

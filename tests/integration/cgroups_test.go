@@ -33,35 +33,29 @@ func TestCgroupResourcesApplied(t *testing.T) {
 	mustOK(t, b.nsrun("create", "-b", b.Dir, id), "create")
 	pid := b.state(id)["pid"].(float64)
 	base := "/nsrun-it/" + t.Name()
-	checks := map[string]string{
-		"memory/" + base + "/memory.limit_in_bytes": "67108864",
-		"cpu/" + base + "/cpu.shares":               "512",
-		"cpu/" + base + "/cpu.cfs_quota_us":         "50000",
-		"cpuset/" + base + "/cpuset.cpus":           "0",
-		"pids/" + base + "/pids.max":                "32",
-	}
-	for f, want := range checks {
-		if got := readCgroupFile(t, filepath.Join("/sys/fs/cgroup", f)); got != want {
-			t.Errorf("%s = %q, want %q", f, got, want)
-		}
-	}
+	expectCgroupValues(t, base, map[string]string{
+		"memory/memory.limit_in_bytes":       "67108864",
+		"memory/memory.memsw.limit_in_bytes": "134217728",
+		"cpu/cpu.shares":                     "512",
+		"cpu/cpu.cfs_quota_us":               "50000",
+		"cpu/cpu.cfs_period_us":              "100000",
+		"cpuset/cpuset.cpus":                 "0",
+		"pids/pids.max":                      "32",
+	})
 	// The init is in the container's cgroup in every hierarchy.
-	procs := readCgroupFile(t, filepath.Join("/sys/fs/cgroup/memory", base, "cgroup.procs"))
-	if !strings.Contains(procs, strings.TrimSuffix(strings.TrimSuffix(formatFloat(pid), ".0"), "")) {
+	procs := readCgroupFile(t, filepath.Join(cgroupPathDir("memory", base), "cgroup.procs"))
+	if !strings.Contains(procs, fmtInt(int64(pid))) {
 		t.Errorf("init %v not in memory cgroup: %q", pid, procs)
 	}
 	mustOK(t, b.nsrun("delete", "--force", id), "delete")
 	for _, h := range []string{"memory", "cpu", "pids", "cpuset", "devices", "freezer"} {
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", h, base)); err == nil {
-			t.Errorf("cgroup %s%s left after delete", h, base)
+		if _, err := os.Stat(cgroupPathDir(h, base)); err == nil {
+			t.Errorf("cgroup %s left after delete", cgroupPathDir(h, base))
 		}
 	}
-}
-
-func formatFloat(f float64) string {
-	return strings.TrimRight(strings.TrimRight(strings.Replace(
-		strings.TrimSpace(strings.Split(strings.TrimSpace(
-			func() string { s := []byte{}; s = append(s, []byte(fmtInt(int64(f)))...); return string(s) }()), " ")[0]), "", "", 1), "0"), ".")
+	if _, err := os.Stat(cgroupPathDir("memory", "/nsrun-it")); err == nil {
+		t.Errorf("parent cgroup %s left after delete", cgroupPathDir("memory", "/nsrun-it"))
+	}
 }
 
 func fmtInt(n int64) string {
@@ -102,7 +96,7 @@ func TestHugetlbOnUnified(t *testing.T) {
 	mustOK(t, b.nsrun("create", "-b", b.Dir, id), "create")
 	var file string
 	for _, f := range []string{"/sys/fs/cgroup/hugetlb/nsrun-it-huge/" + t.Name() + "/hugetlb.2MB.limit_in_bytes",
-		"/sys/fs/cgroup/unified/nsrun-it-huge/" + t.Name() + "/hugetlb.2MB.max"} {
+		unifiedRoot() + "/nsrun-it-huge/" + t.Name() + "/hugetlb.2MB.max"} {
 		if _, err := os.Stat(f); err == nil {
 			file = f
 		}

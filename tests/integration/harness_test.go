@@ -278,7 +278,7 @@ func assertNoTrace(t *testing.T, root, id string) {
 		t.Errorf("state dir of %s left behind", id)
 	}
 	matches, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun/" + id)
-	m2, _ := filepath.Glob("/sys/fs/cgroup/unified/nsrun/" + id)
+	m2, _ := filepath.Glob("/sys/fs/cgroup/nsrun/" + id)
 	if len(matches)+len(m2) > 0 {
 		t.Errorf("cgroup dirs left behind: %v %v", matches, m2)
 	}
@@ -294,6 +294,8 @@ func runWithExtraFd(t *testing.T, b *bundle, f *os.File, args ...string) result 
 // hierarchies: its directories and the cgroup2 root's subtree_control.
 func cgroupLeftovers() string {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun*")
-	ctl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.subtree_control")
+	top, _ := filepath.Glob("/sys/fs/cgroup/nsrun*")
+	dirs = append(dirs, top...)
+	ctl, _ := os.ReadFile(unifiedRoot() + "/cgroup.subtree_control")
 	return fmt.Sprintf("dirs=%v subtree_control=%q", dirs, strings.TrimSpace(string(ctl)))
 }

@@ -210,10 +210,11 @@ func TestHostileIDs(t *testing.T) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	limit := 5 * time.Second * time.Duration(timeScale)
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5 s")
+			t.Fatalf("condition not reached in %v", limit)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -39,9 +39,15 @@ func TestPauseResume(t *testing.T) {
 	if st := b.state(id); st["status"] != "paused" {
 		t.Fatalf("status after pause: %v", st["status"])
 	}
-	freezer := readCgroupFile(t, "/sys/fs/cgroup/freezer/nsrun-it-pause/"+t.Name()+"/freezer.state")
-	if freezer != "FROZEN" {
-		t.Fatalf("freezer.state %q", freezer)
+	if pureV2 {
+		if f := readCgroupFile(t, cgroupPathDir("", "/nsrun-it-pause/"+t.Name()+"/cgroup.freeze")); f != "1" {
+			t.Fatalf("cgroup.freeze %q", f)
+		}
+		if ev := readCgroupFile(t, cgroupPathDir("", "/nsrun-it-pause/"+t.Name()+"/cgroup.events")); !strings.Contains(ev, "frozen 1") {
+			t.Fatalf("cgroup.events %q", ev)
+		}
+	} else if f := readCgroupFile(t, "/sys/fs/cgroup/freezer/nsrun-it-pause/"+t.Name()+"/freezer.state"); f != "FROZEN" {
+		t.Fatalf("freezer.state %q", f)
 	}
 	before := counter(dir)
 	time.Sleep(150 * time.Millisecond)
