@@ -1,6 +1,7 @@
 // Command bench compares the start-up cost of nsrun, runc and crun.
 //
 //	go run ./bench [-n 30] [-runtimes nsrun,runc,crun] [-nsrun ./nsrun]
+//	go run ./bench -placement [-n 50]    # cgroup placement cost, placement.go
 //
 // It starts N containers of /bin/true with each runtime, interleaved (one
 // container of each runtime in turn, the order rotated every round), in two
@@ -42,6 +43,10 @@ type options struct {
 
 func main() {
 	opts := parseFlags()
+	if *placementMode {
+		// Before the re-exec: it would unmount cgroup2, which this mode measures.
+		os.Exit(placementMain(opts.n, opts.warmup))
+	}
 	if os.Getenv(innerEnv) == "" {
 		os.Exit(reexecInPrivateMountNS())
 	}
@@ -85,7 +90,7 @@ func parseFlags() options {
 		}
 		o.runtimes = append(o.runtimes, name)
 	}
-	if o.rootfs == "" {
+	if o.rootfs == "" && !*placementMode {
 		if _, err := os.Stat(o.makeRootfs); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: no rootfs script at %q: run from nsrun's source tree, or pass -make-rootfs or -rootfs\n", o.makeRootfs)
 			os.Exit(2)
