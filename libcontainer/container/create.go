@@ -323,7 +323,9 @@ func (cr *creation) runCreateHooks() error {
 // forwardSeccompFd hands a seccomp notify fd that the init (or an exec'd
 // process) sent, with the container state, to the agent at
 // linux.seccomp.listenerPath, and tells the sender it may go on.
-func forwardSeccompFd(conn *protocol.Conn, fd *os.File, sc *specs.LinuxSeccomp, st *specs.State) error {
+// pid is the process that installed the filter (the init, or the exec'd
+// process: an agent inspects that one), st.Pid stays the init's.
+func forwardSeccompFd(conn *protocol.Conn, fd *os.File, sc *specs.LinuxSeccomp, st *specs.State, pid int) error {
 	if fd == nil {
 		return errors.New("protocol: seccompFd message without an fd")
 	}
@@ -331,7 +333,7 @@ func forwardSeccompFd(conn *protocol.Conn, fd *os.File, sc *specs.LinuxSeccomp, 
 	if sc == nil || sc.ListenerPath == "" {
 		return errors.New("linux.seccomp.listenerPath: a notify fd arrived without a listener")
 	}
-	if err := seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, st, st.Pid); err != nil {
+	if err := seccomp.SendListener(sc.ListenerPath, sc.ListenerMetadata, fd, st, pid); err != nil {
 		return err
 	}
 	return conn.Send(&protocol.Message{Type: protocol.TypeSeccompDone})

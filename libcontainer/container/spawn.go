@@ -329,7 +329,7 @@ func (sp *spawned) serveUntilReady(what string, sc *specs.LinuxSeccomp, st *spec
 		case m.Type == protocol.TypeReady:
 			return m, nil
 		case m.Type == protocol.TypeSeccompFd:
-			if err := forwardSeccompFd(sp.conn, m.File, sc, st); err != nil {
+			if err := forwardSeccompFd(sp.conn, m.File, sc, st, sp.pid); err != nil {
 				return nil, err
 			}
 		case m.Type == protocol.TypeHooks && hooks != nil:
