@@ -189,7 +189,15 @@ func createDevice(r *root, d specs.LinuxDevice, inUserNS bool) error {
 		perm = uint32(d.FileMode.Perm())
 	}
 	dirfd := int(dir.Fd())
-	if err := unix.Mknodat(dirfd, name, typ|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+	rdev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
+	if err := unix.Mknodat(dirfd, name, typ|perm, int(rdev)); err != nil {
+		// The device cgroup may refuse mknod of a device the config
+		// denies (the init is already in its cgroup). The node is still
+		// expected to exist, unusable: bind the host's, if it is the
+		// same device.
+		if errors.Is(err, unix.EPERM) && typ != unix.S_IFIFO && hostNodeIs(d.Path, typ, rdev) {
+			return bindHostDevice(dir, name, d.Path)
+		}
 		return fmt.Errorf("mknod %d:%d: %w", d.Major, d.Minor, err)
 	}
 	uid, gid := -1, -1
@@ -205,6 +213,13 @@ func createDevice(r *root, d specs.LinuxDevice, inUserNS bool) error {
 		}
 	}
 	return nil
+}
+
+// hostNodeIs reports whether the host's hostPath is a device node of type
+// typ and number rdev.
+func hostNodeIs(hostPath string, typ uint32, rdev uint64) bool {
+	var st unix.Stat_t
+	return unix.Stat(hostPath, &st) == nil && st.Mode&unix.S_IFMT == typ && st.Rdev == rdev
 }
 
 // bindHostDevice bind-mounts the host's node hostPath onto a new empty file

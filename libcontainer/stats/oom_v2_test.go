@@ -4,7 +4,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -118,20 +122,65 @@ func TestWatchOOMV2NoMemoryController(t *testing.T) {
 
 // On a host whose cgroup2 has the memory controller (the v2 VM lane), the
 // real memory.events can be watched and shows no kill of this test.
+// TestWatchOOMV2Host causes a real OOM kill in a child cgroup of the
+// cgroup2 hierarchy and checks that the watcher wakes up and reports it.
+// It needs the memory controller on cgroup2: the pure-v2 VM lane runs it;
+// on a hybrid host with memory on v1 it cannot.
 func TestWatchOOMV2Host(t *testing.T) {
 	dir := cgroup2Dir(t)
 	if dir == "" {
 		t.Skip("no cgroup2 mounted")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "memory.events")); err != nil {
-		t.Skipf("no memory controller on cgroup2 here: %v", err)
+	ctrls, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil || !strings.Contains(string(ctrls), "memory") {
+		t.Skipf("no memory controller on cgroup2 here (%q): it is a v1 hierarchy", ctrls)
 	}
-	w, err := WatchOOMV2(dir)
+	// A sibling cgroup of ours (ours holds processes: no-internal-process),
+	// or a child when we are in the root (which has no memory.max).
+	parent := filepath.Dir(dir)
+	if _, err := os.Stat(filepath.Join(dir, "memory.max")); err != nil {
+		parent = dir
+	}
+	sub, _ := os.ReadFile(filepath.Join(parent, "cgroup.subtree_control"))
+	if !strings.Contains(string(sub), "memory") {
+		if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+memory"), 0); err != nil {
+			t.Skipf("cannot enable memory in %s: %v", parent, err)
+		}
+		defer os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("-memory"), 0)
+	}
+	cg := filepath.Join(parent, "nsrun-oom-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cg)
+	if err := os.WriteFile(filepath.Join(cg, "memory.max"), []byte("16777216"), 0); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(cg, "memory.swap.max"), []byte("0"), 0)
+	w, err := WatchOOMV2(cg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if _, err := w.Check(); err != nil {
+	if hit, err := w.Check(); err != nil || hit {
+		t.Fatalf("Check before any OOM: %v %v", hit, err)
+	}
+	fd, err := unix.Open(cg, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	// 64 MiB held in a shell variable: killed at 16 MiB.
+	cmd := exec.Command("/bin/busybox", "sh", "-c", "x=$(yes | head -c 67108864); echo ${#x}")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the memory hog survived 16 MiB: %s", out)
+	}
+	if !readable(t, w.Fd(), 10000) {
+		t.Fatal("no inotify event on memory.events after the OOM kill")
+	}
+	if hit, err := w.Check(); err != nil || !hit {
+		t.Fatalf("Check after the OOM kill: %v %v", hit, err)
 	}
 }
