@@ -2,8 +2,9 @@
 # The whole test suite of nsrun, as README.md and .ci/run call it:
 #   sudo tests/run-all.sh
 # Installs what the tests need from Debian, builds nsrun, then runs the unit
-# tests, the integration tests (real containers) and the runtime-tools
-# validation lane, and ends with one line "suites: N passed, M failed".
+# tests, the integration tests (real containers), the runtime-tools
+# validation lane and the cgroup v2 lane (a pure-v2 qemu VM, tests/vm), and
+# ends with one line "suites: N passed, M failed".
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +46,8 @@ suite vet go vet ./...
 suite unit go test -count=1 -p 1 ./libcontainer/... ./tests/tools/...
 suite integration go test -count=1 -timeout 20m ./tests/integration/
 suite conformance bash tests/conformance/run.sh -r "$repo/nsrun"
+# This host is cgroup v1/hybrid: the v2 driver is tested in a VM.
+suite cgroupv2 bash tests/vm/cgroupv2-lane.sh
 
 echo
 if ((failed > 0)); then
