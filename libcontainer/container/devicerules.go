@@ -37,22 +37,19 @@ func cgroupResources(spec *specs.Spec) *specs.LinuxResources {
 }
 
 // deviceRules is the device access list a container gets: the config's
-// rules with nsrun's defaults inserted right after the config's last
-// deny-all rule (or first, without one), then one rule per linux.devices
-// entry. Later rules win, so a leading deny-all does not take /dev/null
-// away, while a rule the config writes after it still decides: a config
-// may deny /dev/zero explicitly. (runc appends the defaults after all the
-// config's rules, so they cannot be denied at all.)
+// rules in their order, then nsrun's defaults, then one rule per
+// linux.devices entry. Later rules win, so a leading deny-all does not take
+// /dev/null away (the order runc uses, and the one the validation suite
+// checks in devices.list). A default the config denies by a rule of its
+// own (not a deny-all: "deny c 1:5") is left out, so that such a rule
+// decides; runc would allow the device again.
 func deviceRules(config []specs.LinuxDeviceCgroup, devices []specs.LinuxDevice) []specs.LinuxDeviceCgroup {
-	at := 0
-	for i, r := range config {
-		if isDenyAll(r) {
-			at = i + 1
+	rules := append([]specs.LinuxDeviceCgroup{}, config...)
+	for _, d := range defaultDeviceRules {
+		if !deniedExplicitly(d, config) {
+			rules = append(rules, d)
 		}
 	}
-	rules := append([]specs.LinuxDeviceCgroup{}, config[:at]...)
-	rules = append(rules, defaultDeviceRules...)
-	rules = append(rules, config[at:]...)
 	for _, d := range devices {
 		if d.Type == "p" {
 			continue // fifos are not under the devices controller
@@ -64,6 +61,21 @@ func deviceRules(config []specs.LinuxDeviceCgroup, devices []specs.LinuxDevice) 
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: t, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
 	}
 	return rules
+}
+
+// deniedExplicitly reports whether a deny rule of config, other than a
+// deny-all, covers the device of the default rule d.
+func deniedExplicitly(d specs.LinuxDeviceCgroup, config []specs.LinuxDeviceCgroup) bool {
+	covers := func(rule, dev *int64) bool { return rule == nil || *rule == -1 || (dev != nil && *rule == *dev) }
+	for _, r := range config {
+		if r.Allow || isDenyAll(r) {
+			continue
+		}
+		if (r.Type == d.Type || r.Type == "a" || r.Type == "") && covers(r.Major, d.Major) && covers(r.Minor, d.Minor) {
+			return true
+		}
+	}
+	return false
 }
 
 // isDenyAll reports whether r denies every access to every device.
