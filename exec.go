@@ -26,7 +26,7 @@ var execCommand = cli.Command{
 		cli.StringFlag{Name: "process, p", Usage: "a JSON file with the process to run (runtime-spec process object)"},
 		cli.StringFlag{Name: "cwd", Usage: "working directory in the container"},
 		cli.StringSliceFlag{Name: "env, e", Usage: "set an environment variable KEY=VALUE (repeatable)"},
-		cli.StringFlag{Name: "user, u", Usage: "run as uid[:gid]"},
+		cli.StringFlag{Name: "user, u", Usage: "run as user[:group]: uid[:gid], or names from the container's /etc/passwd and /etc/group"},
 		cli.StringSliceFlag{Name: "additional-gids, g", Usage: "an additional group id (repeatable)"},
 		cli.StringSliceFlag{Name: "cap", Usage: "add a capability to the container's sets (repeatable)"},
 		cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs for the process"},

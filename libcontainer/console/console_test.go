@@ -337,9 +337,13 @@ func TestMakeRaw(t *testing.T) {
 	}
 	defer slave.Close()
 	fd := int(slave.Fd())
-	restore, err := MakeRaw(fd)
+	before, _ := unix.IoctlGetTermios(fd, unix.TCGETS)
+	restore, pending, err := MakeRaw(fd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(pending) != 0 {
+		t.Errorf("pending %q with nothing typed", pending)
 	}
 	raw, _ := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if raw.Lflag&(unix.ECHO|unix.ICANON) != 0 || raw.Oflag&unix.OPOST != 0 {
@@ -349,7 +353,60 @@ func TestMakeRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, _ := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if back.Lflag&unix.ECHO == 0 || back.Lflag&unix.ICANON == 0 {
-		t.Errorf("not restored: %+v", back)
+	if *back != *before {
+		t.Errorf("not restored: %+v, was %+v", back, before)
+	}
+}
+
+// TestMakeRawKeepsPendingInput: what was typed before raw mode comes back
+// as typed; an end-of-file (^D), which a canonical terminal holds as a NUL
+// marker that raw mode would hand out as data, comes back as ^D.
+func TestMakeRawKeepsPendingInput(t *testing.T) {
+	master, slavePath := newPty(t)
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slave.Close()
+	fd := int(slave.Fd())
+	before, _ := unix.IoctlGetTermios(fd, unix.TCGETS)
+	// Two lines, an end-of-file alone, a line ended by end-of-file, and
+	// an unfinished line.
+	if _, err := master.Write([]byte("ls\n\x04ab\x04cd")); err != nil {
+		t.Fatal(err)
+	}
+	// The line discipline takes the input asynchronously: wait until it
+	// holds a complete line.
+	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000)
+	restore, pending, err := MakeRaw(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restore()
+	// The unfinished line stays in the terminal; a ^D typed now is data.
+	if _, err := master.Write([]byte("\x04")); err != nil {
+		t.Fatal(err)
+	}
+	const want = "ls\n\x04ab\x04cd\x04"
+	got := append([]byte(nil), pending...)
+	buf := make([]byte, 16)
+	for len(got) < len(want) {
+		if n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); n <= 0 {
+			break
+		}
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Errorf("input before (%q) and after raw mode: %q, want %q", pending, got, want)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if back, _ := unix.IoctlGetTermios(fd, unix.TCGETS); *back != *before {
+		t.Errorf("not restored: %+v, was %+v", back, before)
 	}
 }

@@ -3,8 +3,10 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -15,6 +17,7 @@ import (
 	"github.com/nsrun/nsrun/libcontainer/config"
 	"github.com/nsrun/nsrun/libcontainer/console"
 	"github.com/nsrun/nsrun/libcontainer/namespaces"
+	"github.com/nsrun/nsrun/libcontainer/procattr"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
 	"github.com/nsrun/nsrun/libcontainer/state"
 )
@@ -44,7 +47,7 @@ type ProcessOverrides struct {
 	Args           []string
 	Cwd            string
 	Env            []string
-	User           string // uid[:gid]
+	User           string // user[:group]: ids, or names in the container
 	AdditionalGids []uint32
 	Caps           []string
 	NoNewPrivs     bool
@@ -54,8 +57,10 @@ type ProcessOverrides struct {
 }
 
 // Apply starts from the container's process (env, cwd, user, capabilities,
-// rlimits, ...) as runc does, and changes what the flags name.
-func (o *ProcessOverrides) Apply(base *specs.Process) (*specs.Process, error) {
+// rlimits, ...) as runc does, and changes what the flags name. open reads a
+// file of the container (its /etc/passwd and /etc/group, for user and group
+// names); nil allows numeric ids only.
+func (o *ProcessOverrides) Apply(base *specs.Process, open func(name string) (*os.File, error)) (*specs.Process, error) {
 	p := &specs.Process{Cwd: "/"}
 	if base != nil {
 		cp := *base
@@ -77,7 +82,7 @@ func (o *ProcessOverrides) Apply(base *specs.Process) (*specs.Process, error) {
 		p.Env = setEnv(p.Env, kv)
 	}
 	if o.User != "" {
-		uid, gid, err := parseUser(o.User)
+		uid, gid, err := resolveUser(o.User, open)
 		if err != nil {
 			return nil, err
 		}
@@ -142,19 +147,134 @@ func setEnv(env []string, kv string) []string {
 	return append(env, kv)
 }
 
-// parseUser parses -u uid[:gid]; names would need the container's
-// /etc/passwd, which runc does not read for exec either.
-func parseUser(s string) (uid, gid uint32, err error) {
-	u, g, hasGid := strings.Cut(s, ":")
-	if _, err := fmt.Sscanf(u, "%d", &uid); err != nil || fmt.Sprint(uid) != u {
-		return 0, 0, fmt.Errorf("--user %q: expected uid[:gid] (numbers)", s)
+// resolveUser resolves -u user[:group]. Each side is a number, kept as it
+// is (runc's uid[:gid]; the gid is 0 when absent), or a name, looked up in
+// the container's /etc/passwd or /etc/group through open. A user name
+// without a group takes the user's primary group from /etc/passwd.
+func resolveUser(s string, open func(name string) (*os.File, error)) (uid, gid uint32, err error) {
+	u, g, hasGroup := strings.Cut(s, ":")
+	if u == "" || (hasGroup && g == "") {
+		return 0, 0, fmt.Errorf("--user %q: expected user[:group] (uid[:gid], or names)", s)
 	}
-	if hasGid {
-		if _, err := fmt.Sscanf(g, "%d", &gid); err != nil || fmt.Sprint(gid) != g {
-			return 0, 0, fmt.Errorf("--user %q: expected uid[:gid] (numbers)", s)
+	if numeric(u) {
+		if uid, err = parseID(u); err != nil {
+			return 0, 0, fmt.Errorf("--user %q: expected uid[:gid] (numbers): %w", s, err)
+		}
+	} else {
+		var found bool
+		if err := lookupIn(open, "/etc/passwd", func(r io.Reader) (err error) {
+			uid, gid, found, err = procattr.LookupUser(r, u)
+			return err
+		}); err != nil {
+			return 0, 0, fmt.Errorf("exec: -u %q: %w", s, err)
+		}
+		if !found {
+			return 0, 0, fmt.Errorf("exec: -u %q: no such user in the container's /etc/passwd", u)
 		}
 	}
+	if !hasGroup {
+		return uid, gid, nil
+	}
+	if numeric(g) {
+		if gid, err = parseID(g); err != nil {
+			return 0, 0, fmt.Errorf("--user %q: expected uid[:gid] (numbers): %w", s, err)
+		}
+		return uid, gid, nil
+	}
+	var found bool
+	if err := lookupIn(open, "/etc/group", func(r io.Reader) (err error) {
+		gid, found, err = procattr.LookupGroup(r, g)
+		return err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("exec: -u %q: %w", s, err)
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("exec: -u %q: no such group in the container's /etc/group", s)
+	}
 	return uid, gid, nil
+}
+
+// numeric reports whether s is all decimal digits: an id, never a name.
+func numeric(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parseID parses a uid or gid written the canonical way (no sign, no
+// leading zeros).
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || strconv.FormatUint(n, 10) != s {
+		return 0, fmt.Errorf("%q is not an id", s)
+	}
+	return uint32(n), nil
+}
+
+// lookupIn opens the container's file name and passes it to use.
+func lookupIn(open func(name string) (*os.File, error), name string, use func(io.Reader) error) error {
+	if open == nil {
+		return errors.New("names need the container's " + name + "; give numeric ids")
+	}
+	f, err := open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := use(io.LimitReader(f, maxUserDB)); err != nil {
+		return fmt.Errorf("read the container's %s: %w", name, err)
+	}
+	return nil
+}
+
+// maxUserDB bounds what nsrun reads of the container's /etc/passwd and
+// /etc/group: the image, not nsrun, decides what they are.
+const maxUserDB = 16 << 20
+
+// openInContainer opens name (an absolute path in the container) for
+// reading, resolved inside the container's root: /proc/<init>/root, the
+// init's root in its own mount namespace, opened once and checked against
+// a reused pid. RESOLVE_IN_ROOT keeps "..", absolute symlinks and the like
+// inside it, and no /proc magic link is followed. Only a regular file is
+// accepted (a FIFO planted by the image would block exec; O_NONBLOCK keeps
+// the open itself from blocking).
+func (e *execution) openInContainer(name string) (*os.File, error) {
+	st := e.c.St
+	if e.root == nil {
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/root", st.Pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open the container's root: %w", err)
+		}
+		e.root = os.NewFile(uintptr(fd), "container-root")
+		if !alive(st.Pid, st.InitStartTime) {
+			return nil, errors.New("container not running")
+		}
+	}
+	fd, err := unix.Openat2(int(e.root.Fd()), strings.TrimPrefix(name, "/"), &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the container's %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	var sb unix.Stat_t
+	if err := unix.Fstat(fd, &sb); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("the container's %s: %w", name, err)
+	}
+	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("the container's %s is not a regular file", name)
+	}
+	if sb.Size > maxUserDB {
+		f.Close()
+		return nil, fmt.Errorf("the container's %s is larger than %d bytes", name, maxUserDB)
+	}
+	return f, nil
 }
 
 // execution is one exec in progress.
@@ -166,6 +286,12 @@ type execution struct {
 	plan    *namespaces.Plan
 	init    *spawned
 	console *os.File // receiving end for a foreground terminal
+	// term is our own terminal, raw while we proxy a foreground one.
+	term *hostTerminal
+	// master is the pty master of a foreground terminal.
+	master *os.File
+	// root is the container's root directory, opened for user lookups.
+	root *os.File
 	// unlocked: the state directory's lock is released.
 	unlocked bool
 }
@@ -192,33 +318,34 @@ func Exec(o *ExecOptions) (int, error) {
 	if e.plan != nil {
 		e.plan.Close()
 	}
+	if e.root != nil {
+		e.root.Close()
+	}
+	if e.console != nil {
+		e.console.Close()
+	}
+	if e.master != nil {
+		defer e.master.Close()
+	}
+	// Restored last (deferred first), after the output is drained.
+	defer e.term.Restore()
 	if err != nil {
 		if e.init != nil {
 			e.init.kill()
-		}
-		if e.console != nil {
-			e.console.Close()
 		}
 		return -1, err
 	}
 	if o.Detach {
 		return 0, nil
 	}
-	var master *os.File
-	if e.console != nil {
-		defer e.console.Close()
-		if master, _, err = console.ReceiveMaster(e.console); err != nil {
-			e.init.kill()
-			return -1, err
-		}
-		defer master.Close()
-		restore := proxyTerminal(master)
-		defer restore()
+	if e.master != nil {
+		drain := e.term.proxy(e.master)
+		defer drain()
 	}
 	// waitForwarding signals State.Pid: here the exec'd process, not the
 	// container's init.
 	proc := &Created{State: &state.State{Pid: e.init.pid}, init: e.init}
-	return proc.waitForwarding(sigs, master), nil
+	return proc.waitForwarding(sigs, e.master), nil
 }
 
 // start checks the container, spawns the process in its namespaces and
@@ -248,7 +375,7 @@ func (e *execution) start() error {
 		if o.Overrides == nil || len(o.Overrides.Args) == 0 {
 			return errors.New("exec: a command (or --process) is required")
 		}
-		if e.proc, err = o.Overrides.Apply(spec.Process); err != nil {
+		if e.proc, err = o.Overrides.Apply(spec.Process, e.openInContainer); err != nil {
 			return err
 		}
 	}
@@ -318,6 +445,14 @@ func (e *execution) start() error {
 	}
 	if err := e.serve(); err != nil {
 		return err
+	}
+	if e.console != nil {
+		// The process sent the master before ready: size the pty before
+		// the program runs, so that it starts with our window's size.
+		if e.master, _, err = console.ReceiveMaster(e.console); err != nil {
+			return err
+		}
+		e.term.copySize(e.master)
 	}
 	// After ready the process keeps its end open until execve closes it:
 	// end-of-file means the program runs, an error message that it never
@@ -392,6 +527,9 @@ func (e *execution) consoleFd() (*os.File, error) {
 		return nil, fmt.Errorf("console socketpair: %w", err)
 	}
 	e.console = os.NewFile(uintptr(fds[0]), "console-recv")
+	// Raw before the process exists: what is typed from now on reaches
+	// its terminal, not ours (see rawStdin).
+	e.term = rawStdin()
 	return os.NewFile(uintptr(fds[1]), "console-send"), nil
 }
 

@@ -50,10 +50,16 @@ func Run(o *RunOptions) (int, error) {
 	}
 	o.Create.Spec = spec
 	var consoleRecv *os.File
+	var term *hostTerminal
 	if spec.Process != nil && spec.Process.Terminal && o.Create.ConsoleSocket == "" {
 		if o.Detach {
 			return -1, fmt.Errorf("process.terminal is true: --console-socket is required with --detach")
 		}
+		// Raw before the container exists: what is typed from now on
+		// reaches its terminal, not ours (see rawStdin). Restored last,
+		// after the output is drained.
+		term = rawStdin()
+		defer term.Restore()
 		// The init sends the pty master over this pair; we proxy it.
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -78,6 +84,8 @@ func Run(o *RunOptions) (int, error) {
 			return -1, err
 		}
 		defer master.Close()
+		// Sized before start: the program begins with our window's size.
+		term.copySize(master)
 	}
 	if err := c.Start(); err != nil {
 		created.abort(c)
@@ -88,8 +96,8 @@ func Run(o *RunOptions) (int, error) {
 		return 0, nil
 	}
 	if master != nil {
-		restore := proxyTerminal(master)
-		defer restore()
+		drain := term.proxy(master)
+		defer drain()
 	}
 	code := created.waitForwarding(sigs, master)
 	if !o.Keep {
@@ -144,20 +152,58 @@ func (cr *Created) waitForwarding(sigs chan os.Signal, master *os.File) int {
 	}
 }
 
-// proxyTerminal copies between our stdio and the container's pty, with our
-// terminal (if any) in raw mode; it returns the restore function.
-//
-// The returned function first lets the output copy finish: the process may
-// have exited with output still in the pty, which the master yields until
-// the last slave fd is closed (EIO). A slave kept open by a process left
-// behind bounds that wait.
-func proxyTerminal(master *os.File) func() {
-	restore := func() {}
-	if r, err := console.MakeRaw(int(os.Stdin.Fd())); err == nil {
-		restore = func() { r() }
+// hostTerminal is nsrun's own stdin, when it is a terminal, in raw mode
+// while nsrun proxies the container's pty to it (a foreground `run` or
+// `exec -t` without --console-socket).
+type hostTerminal struct {
+	restore func() error
+	// pending is what was typed before raw mode, sent on first.
+	pending []byte
+}
+
+// rawStdin puts our stdin into raw mode, when it is a terminal (else the
+// result does nothing). Callers do this before the container's process
+// exists: from then on, what is typed is neither echoed nor edited by our
+// terminal but passed on to the container's. What was already typed is
+// kept (console.MakeRaw tells why an end-of-file needs care) and sent
+// first.
+func rawStdin() *hostTerminal {
+	t := &hostTerminal{}
+	if r, pending, err := console.MakeRaw(int(os.Stdin.Fd())); err == nil {
+		t.restore, t.pending = r, pending
 	}
-	console.CopySize(int(os.Stdin.Fd()), master)
-	go io.Copy(master, os.Stdin)
+	return t
+}
+
+// Restore puts our terminal back as it was, once.
+func (t *hostTerminal) Restore() {
+	if t != nil && t.restore != nil {
+		t.restore()
+		t.restore = nil
+	}
+}
+
+// copySize gives the pty the window size of our terminal.
+func (t *hostTerminal) copySize(master *os.File) {
+	if t != nil && t.restore != nil {
+		console.CopySize(int(os.Stdin.Fd()), master)
+	}
+}
+
+// proxy copies between our stdio and the container's pty and returns a
+// function that waits for the output copy to finish: the process may have
+// exited with output still in the pty, which the master yields until the
+// last slave fd is closed (EIO). A slave kept open by a process left
+// behind bounds that wait.
+func (t *hostTerminal) proxy(master *os.File) (drain func()) {
+	go func() {
+		if t != nil && len(t.pending) > 0 {
+			if _, err := master.Write(t.pending); err != nil {
+				return
+			}
+		}
+		io.Copy(master, os.Stdin)
+	}()
 	drained := make(chan struct{})
 	go func() {
 		io.Copy(os.Stdout, master)
@@ -168,6 +214,5 @@ func proxyTerminal(master *os.File) func() {
 		case <-drained:
 		case <-time.After(2 * time.Second):
 		}
-		restore()
 	}
 }

@@ -40,9 +40,11 @@ func kindOf(t specs.LinuxNamespaceType) (kind, bool) {
 	return kind{}, false
 }
 
-// JoinOrder is the order in which namespaces given by path are joined: the
-// user namespace first (it decides what the process may do in the others),
-// the mount namespace last (after it, host paths are gone).
+// JoinOrder is the order in which namespaces given by path are listed for
+// the nsenter constructor: the mount namespace last (after it, host paths
+// are gone). The constructor itself tries the others before the user
+// namespace and retries those refused with EPERM after joining it
+// (docs/design.md, section "exec").
 var JoinOrder = []specs.LinuxNamespaceType{
 	specs.UserNamespace, specs.IPCNamespace, specs.UTSNamespace,
 	specs.NetworkNamespace, specs.PIDNamespace, specs.CgroupNamespace,

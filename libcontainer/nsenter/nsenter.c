@@ -8,7 +8,8 @@
 // The variable holds fd numbers and flags, ';'-separated:
 //   sock=N           the init socket (SOCK_SEQPACKET) to report errors on
 //   tasks=N,N,...    cgroup v1 "tasks" files to move this thread into
-//   join=F:N,...     setns(N, F) in this order (the user namespace first)
+//   join=F:N,...     setns(N, F) for each entry (see join_namespaces for
+//                    the order)
 //   unshare=F        unshare these namespaces (after the joins); if F has
 //                    CLONE_NEWUSER the runtime writes our id maps first
 //   fork=1           fork once (CLONE_PARENT) so that we run inside the PID
@@ -119,21 +120,61 @@ static void move_into_cgroups(char *list)
 	}
 }
 
+// join_namespaces enters every namespace of the list. The user namespace
+// cannot simply come first: after setns(user) we hold capabilities only in
+// that namespace and its descendants, so a namespace it does not own (a
+// container in a new user namespace that joined the host's network
+// namespace by path) can no longer be entered. Nor can it simply come last:
+// a caller without privileges in its own user namespace (rootless) may
+// enter the container's other namespaces only as root of the container's
+// user namespace. So every other namespace is tried first, in list order;
+// those refused with EPERM are kept, the user namespace is joined, and the
+// kept ones are retried, in order, with the capabilities gained there.
+#define MAX_JOINS 16
+
+struct join {
+	int flag, fd;
+};
+
+static void join_one(const struct join *j)
+{
+	if (setns(j->fd, j->flag) < 0)
+		fail("setns into namespace fd %d (type 0x%x)", j->fd, j->flag);
+	close(j->fd);
+}
+
 static void join_namespaces(char *list)
 {
+	struct join joins[MAX_JOINS], later[MAX_JOINS], user = {0, -1};
+	int n = 0, nlater = 0;
 	char *save = NULL;
+
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int flag = 0, fd = -1;
-		if (sscanf(tok, "%d:%d", &flag, &fd) != 2) {
+		struct join j;
+		if (n == MAX_JOINS || sscanf(tok, "%d:%d", &j.flag, &j.fd) != 2) {
 			errno = EINVAL;
 			fail("bad join entry %s", tok);
 		}
-		if (setns(fd, flag) < 0)
-			fail("setns into namespace fd %d (type 0x%x)", fd, flag);
-		close(fd);
-		if (flag == CLONE_NEWUSER)
-			become_root();
+		if (j.flag == CLONE_NEWUSER)
+			user = j;
+		else
+			joins[n++] = j;
 	}
+	for (int i = 0; i < n; i++) {
+		if (setns(joins[i].fd, joins[i].flag) == 0) {
+			close(joins[i].fd);
+			continue;
+		}
+		if (errno != EPERM || user.fd < 0)
+			fail("setns into namespace fd %d (type 0x%x)", joins[i].fd, joins[i].flag);
+		later[nlater++] = joins[i];
+	}
+	if (user.fd >= 0) {
+		join_one(&user);
+		become_root();
+	}
+	for (int i = 0; i < nlater; i++)
+		join_one(&later[i]);
 }
 
 __attribute__((constructor)) static void nsenter(void)

@@ -1,12 +1,16 @@
 package procattr
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -65,10 +69,6 @@ func SetUser(u specs.User) error {
 	return nil
 }
 
-// setgroupsDenied reports whether this user namespace forbids setgroups(2):
-// an unprivileged user namespace whose gid_map was written by its owner
-// has "deny" in /proc/self/setgroups, and setgroups would fail with EPERM.
-// A kernel without the file (before 3.19) allows it.
 // setGroups makes the supplementary groups exactly gids. An empty list is
 // applied too: it drops the groups the init inherited from the runtime.
 func setGroups(gids []uint32) error {
@@ -106,6 +106,10 @@ func sameGroups(a, b []int) bool {
 	return slices.Equal(a, b)
 }
 
+// setgroupsDenied reports whether this user namespace forbids setgroups(2):
+// an unprivileged user namespace whose gid_map was written by its owner
+// has "deny" in /proc/self/setgroups, and setgroups would fail with EPERM.
+// A kernel without the file (before 3.19) allows it.
 func setgroupsDenied() (bool, error) {
 	b, err := os.ReadFile("/proc/self/setgroups")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -115,4 +119,57 @@ func setgroupsDenied() (bool, error) {
 		return false, fmt.Errorf("read /proc/self/setgroups: %w", err)
 	}
 	return string(bytes.TrimSpace(b)) == "deny", nil
+}
+
+// LookupUser finds the user called name in an /etc/passwd file
+// (name:password:uid:gid:gecos:home:shell) and returns its uid and primary
+// gid. Comments, empty and malformed lines are skipped; the first entry of
+// that name wins, as in getpwnam(3).
+func LookupUser(r io.Reader, name string) (uid, gid uint32, found bool, err error) {
+	err = scanEntries(r, name, 4, func(f []string) bool {
+		u, uerr := strconv.ParseUint(f[2], 10, 32)
+		g, gerr := strconv.ParseUint(f[3], 10, 32)
+		if uerr != nil || gerr != nil {
+			return false
+		}
+		uid, gid, found = uint32(u), uint32(g), true
+		return true
+	})
+	return uid, gid, found, err
+}
+
+// LookupGroup finds the group called name in an /etc/group file
+// (name:password:gid:members) and returns its gid.
+func LookupGroup(r io.Reader, name string) (gid uint32, found bool, err error) {
+	err = scanEntries(r, name, 3, func(f []string) bool {
+		g, gerr := strconv.ParseUint(f[2], 10, 32)
+		if gerr != nil {
+			return false
+		}
+		gid, found = uint32(g), true
+		return true
+	})
+	return gid, found, err
+}
+
+// scanEntries calls use with the fields of each line of a colon-separated
+// database whose first field is name and that has at least minFields
+// fields, until use accepts one.
+func scanEntries(r io.Reader, name string, minFields int, use func([]string) bool) error {
+	if name == "" {
+		return nil
+	}
+	sc := bufio.NewScanner(r)
+	// A group line lists its members: allow long ones.
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+":") {
+			continue
+		}
+		if f := strings.Split(line, ":"); len(f) >= minFields && use(f) {
+			return nil
+		}
+	}
+	return sc.Err()
 }
