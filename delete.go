@@ -26,6 +26,12 @@ var deleteCommand = cli.Command{
 		if errors.Is(err, state.ErrIncomplete) && force {
 			return container.ForceDeleteIncomplete(stateRoot(ctx), id)
 		}
+		// Like runc, a forced delete of a container that is already gone
+		// succeeds: containerd's shim runs `delete --force` again when it
+		// cleans up after a task whose container was deleted.
+		if errors.Is(err, state.ErrNotExist) && force {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,7 @@
 # lane; tests/vm/run-in-vm.sh fetches its kernel with apt-get download).
 # Idempotent and quiet when present.
 set -euo pipefail
-pkgs=(busybox-static libseccomp-dev libc6-dev runc crun iproute2 util-linux gcc make qemu-system-x86)
+pkgs=(busybox-static libseccomp-dev libc6-dev runc crun iproute2 util-linux gcc make qemu-system-x86 podman conmon containernetworking-plugins criu containerd docker.io)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

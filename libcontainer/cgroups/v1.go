@@ -317,8 +317,10 @@ func (m *hybridManager) Pids() ([]int, error) {
 }
 
 // destroyWait bounds how long Destroy retries EBUSY: the caller killed the
-// processes, but the last task may still be leaving the cgroup.
-const destroyWait = 200 * time.Millisecond
+// processes, but the last task may still be leaving the cgroup (an exiting
+// task with much memory to free, or a slow machine: under emulation it
+// took more than 200 ms). The usual rmdir succeeds at once.
+const destroyWait = 5 * time.Second
 
 func (m *hybridManager) Destroy() error {
 	deadline := time.Now().Add(destroyWait)
