@@ -52,7 +52,7 @@ func main() {
 		createCommand, startCommand, stateCommand, killCommand, deleteCommand,
 		runCommand, listCommand, specCommand, featuresCommand,
 		pauseCommand, resumeCommand, psCommand, execCommand,
-		updateCommand, eventsCommand,
+		updateCommand, eventsCommand, checkpointCommand, restoreCommand,
 	}
 	app.Before = func(ctx *cli.Context) error {
 		if err := logs.Setup(ctx.GlobalString("log"), ctx.GlobalString("log-format"), ctx.GlobalBool("debug")); err != nil {
