@@ -222,13 +222,15 @@ func boolDigit(b bool) string {
 // planBlockIO maps blockIO. The kernel's CFQ files (blkio.weight,
 // blkio.leaf_weight, blkio.*weight_device) are gone since 5.0; like runc, a
 // weight falls back to BFQ's blkio.bfq.weight(_device). BFQ has no leaf
-// weights, so those fail with "not available".
+// weights, so those fail with "not available". A weight of 0 (outside
+// every scheduler's range) means "not set", as in runc: Docker sends it for
+// containers started without --blkio-weight.
 func planBlockIO(b *specs.LinuxBlockIO) []cgroupWrite {
 	var out []cgroupWrite
-	if b.Weight != nil {
+	if b.Weight != nil && *b.Weight != 0 {
 		out = append(out, cgroupWrite{Controller: "blkio", File: "blkio.weight", Alt: "blkio.bfq.weight", Value: strconv.FormatUint(uint64(*b.Weight), 10), Field: "linux.resources.blockIO.weight"})
 	}
-	if b.LeafWeight != nil {
+	if b.LeafWeight != nil && *b.LeafWeight != 0 {
 		out = append(out, cgroupWrite{Controller: "blkio", File: "blkio.leaf_weight", Value: strconv.FormatUint(uint64(*b.LeafWeight), 10), Field: "linux.resources.blockIO.leafWeight"})
 	}
 	for i, d := range b.WeightDevice {

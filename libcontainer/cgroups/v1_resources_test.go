@@ -140,6 +140,14 @@ func TestPlanResourcesMemoryUnlimited(t *testing.T) {
 	if len(steps) != 0 {
 		t.Errorf("zero values planned %v", flat(steps))
 	}
+	// Docker sends blockIO.weight 0 when --blkio-weight is not given.
+	zeroIO := &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: u16(0), LeafWeight: u16(0)}}
+	if steps, _ = planResources(zeroIO, onV1()); len(steps) != 0 {
+		t.Errorf("zero weights planned %v", flat(steps))
+	}
+	if steps, err = planV2(zeroIO); err != nil || len(steps) != 0 {
+		t.Errorf("zero weights on v2: %v, %v", flat(steps), err)
+	}
 }
 
 func TestPlanResourcesErrors(t *testing.T) {

@@ -202,10 +202,11 @@ func v2SwapMax(limit *int64, swap int64) (string, error) {
 // spec), else to io.weight, converted.
 func planV2IO(b *specs.LinuxBlockIO) ([]cgroupWrite, error) {
 	var ws []cgroupWrite
-	if b.LeafWeight != nil {
+	// A weight of 0 means "not set" (see planBlockIO).
+	if b.LeafWeight != nil && *b.LeafWeight != 0 {
 		return nil, fieldError("linux.resources.blockIO.leafWeight", "leaf weights exist only on cgroup v1")
 	}
-	if b.Weight != nil {
+	if b.Weight != nil && *b.Weight != 0 {
 		w := v2Write("io", "io.bfq.weight", strconv.FormatUint(uint64(*b.Weight), 10), "linux.resources.blockIO.weight")
 		w.AltValue = strconv.FormatUint(ioWeight(*b.Weight), 10)
 		w.Alt = "io.weight"

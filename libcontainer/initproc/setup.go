@@ -68,6 +68,13 @@ func (i *initProcess) setupContainer() error {
 			return err
 		}
 	}
+	// Sysctls before Finalize: it makes linux.readonlyPaths read-only, and
+	// /proc/sys is one of them in Docker's and runc's default configs (with
+	// e.g. Docker's net.ipv4.ip_unprivileged_port_start). runc also writes
+	// them before the read-only paths.
+	if err := procattr.SetSysctls(spec.Linux.Sysctl); err != nil {
+		return err
+	}
 	if err := rootfs.Finalize(rc); err != nil {
 		return err
 	}
@@ -80,9 +87,6 @@ func (i *initProcess) setupContainer() error {
 		if err := procattr.SetDomainname(spec.Domainname); err != nil {
 			return fmt.Errorf("domainname: %w", err)
 		}
-	}
-	if err := procattr.SetSysctls(spec.Linux.Sysctl); err != nil {
-		return err
 	}
 	return nil
 }

@@ -70,6 +70,9 @@ func TestRlimitsUmaskCwdEnv(t *testing.T) {
 func TestSysctlOOMHostnameDomain(t *testing.T) {
 	b := newBundle(t, "sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj; hostname; cat /proc/sys/kernel/domainname")
 	b.Spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	// Docker's and runc's default configs make /proc/sys read-only: the
+	// sysctls are written before.
+	b.Spec.Linux.ReadonlyPaths = append(b.Spec.Linux.ReadonlyPaths, "/proc/sys")
 	adj := 500
 	b.Spec.Process.OOMScoreAdj = &adj
 	b.Spec.Hostname = "h1"
