@@ -3,8 +3,9 @@
 #   sudo tests/run-all.sh
 # Installs what the tests need from Debian, builds nsrun, then runs the unit
 # tests, the integration tests (real containers), the runtime-tools
-# validation lane and the cgroup v2 lane (a pure-v2 qemu VM, tests/vm), and
-# ends with one line "suites: N passed, M failed".
+# validation lane, the cgroup v2 lane (a pure-v2 qemu VM, tests/vm) and the
+# client scenarios (tests/clients), and ends with one line
+# "suites: N passed, M failed".
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +49,9 @@ suite integration go test -count=1 -timeout 20m ./tests/integration/
 suite conformance bash tests/conformance/run.sh -r "$repo/nsrun"
 # This host is cgroup v1/hybrid: the v2 driver is tested in a VM.
 suite cgroupv2 bash tests/vm/cgroupv2-lane.sh
+# Real clients (containerd, podman, Docker, containerd CRI + crictl), each
+# with runc as the control and with nsrun.
+suite clients bash tests/clients/run.sh -r "$repo/nsrun"
 
 echo
 if ((failed > 0)); then
