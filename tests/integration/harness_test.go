@@ -293,9 +293,13 @@ func runWithExtraFd(t *testing.T, b *bundle, f *os.File, args ...string) result 
 // cgroupLeftovers describes what nsrun could leave in the cgroup
 // hierarchies: its directories and the cgroup2 root's subtree_control.
 func cgroupLeftovers() string {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun*")
-	top, _ := filepath.Glob("/sys/fs/cgroup/nsrun*")
-	dirs = append(dirs, top...)
+	// Only the cgroups these tests name: /nsrun (the default parent) and
+	// /nsrun-it* (other suites use /nsrun-sec, /nsrun-faults, ...).
+	var dirs []string
+	for _, pat := range []string{"/sys/fs/cgroup/*/nsrun", "/sys/fs/cgroup/*/nsrun-it*", "/sys/fs/cgroup/nsrun", "/sys/fs/cgroup/nsrun-it*"} {
+		m, _ := filepath.Glob(pat)
+		dirs = append(dirs, m...)
+	}
 	ctl, _ := os.ReadFile(unifiedRoot() + "/cgroup.subtree_control")
 	return fmt.Sprintf("dirs=%v subtree_control=%q", dirs, strings.TrimSpace(string(ctl)))
 }
