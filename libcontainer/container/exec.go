@@ -253,10 +253,17 @@ func (e *execution) openInContainer(name string) (*os.File, error) {
 			return nil, errors.New("container not running")
 		}
 	}
-	fd, err := unix.Openat2(int(e.root.Fd()), strings.TrimPrefix(name, "/"), &unix.OpenHow{
+	how := &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	}
+	fd, err := unix.Openat2(int(e.root.Fd()), strings.TrimPrefix(name, "/"), how)
+	// A scoped lookup that crossed ".." fails with EAGAIN when any mount or
+	// rename happened on the host meanwhile (other containers starting):
+	// try again.
+	for i := 0; (err == unix.EAGAIN || err == unix.EINTR) && i < 100; i++ {
+		fd, err = unix.Openat2(int(e.root.Fd()), strings.TrimPrefix(name, "/"), how)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the container's %s: %w", name, err)
 	}

@@ -10,11 +10,13 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/nsrun/nsrun/libcontainer/namespaces"
 	"github.com/nsrun/nsrun/libcontainer/nsenter"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
+	"github.com/nsrun/nsrun/libcontainer/selfexe"
 )
 
 // spawnRequest is what it takes to start an init (or an exec'd process).
@@ -133,6 +135,22 @@ func spawn(req *spawnRequest) (*spawned, error) {
 		attr.UseCgroupFD = true
 		attr.CgroupFD = int(req.CgroupDir.Fd())
 	}
+	// The helper runs from a handle on this binary that cannot be written
+	// through (a read-only view or a sealed copy: selfexe,
+	// docs/security.md), never from /proc/self/exe: it is what the
+	// container reaches through the helper's /proc/<pid>/exe and through a
+	// `#!/proc/self/exe` script the helper executes. It is one of the files
+	// (ForkExec would reuse a free fd number for the stdio and files it
+	// moves into place); the constructor closes it at once.
+	exe, kind, err := selfexe.Open()
+	if err != nil {
+		parentSock.Close()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	defer exe.Close()
+	exeFd := add(exe)
+	boot = append(boot, "exe="+strconv.Itoa(exeFd))
+	logrus.Debugf("init runs from a %s handle on the binary", kind)
 	fds := append([]uintptr{}, stdio...)
 	for _, f := range files {
 		fds = append(fds, f.Fd())
@@ -141,14 +159,15 @@ func spawn(req *spawnRequest) (*spawned, error) {
 	// process.env. The init lives for milliseconds before execve (or parks,
 	// small): a garbage collection there is pure cost.
 	env := []string{nsenter.Env + "=" + strings.Join(boot, ";"), "GOGC=off", "GOMAXPROCS=1"}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"nsrun", "init"}, &syscall.ProcAttr{
+	exePath := "/proc/self/fd/" + strconv.Itoa(exeFd)
+	pid, err := syscall.ForkExec(exePath, []string{"nsrun", "init"}, &syscall.ProcAttr{
 		Dir: req.Dir, Env: env, Files: fds, Sys: attr,
 	})
 	runtime.KeepAlive(files)
 	runtime.KeepAlive(req.Stdio)
 	if err != nil {
 		parentSock.Close()
-		return nil, fmt.Errorf("start init: fork/exec /proc/self/exe: %w", err)
+		return nil, fmt.Errorf("start init: fork/exec %s (%s handle on the binary): %w", exePath, kind, err)
 	}
 	sp.child, sp.pid = pid, pid
 	sp.conn = protocol.NewConn(parentSock)

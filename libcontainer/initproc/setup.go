@@ -194,6 +194,13 @@ func (i *initProcess) applyProcessAndExec(beforeExec func() error) error {
 	if err := procattr.SetUser(p.User); err != nil {
 		return fmt.Errorf("process.user: %w", err)
 	}
+	// A uid/gid change resets the dumpable flag to fs.suid_dumpable: until
+	// execve this process still holds capabilities and the runtime's
+	// socket, so it must stay out of the container's reach (ptrace,
+	// /proc/<pid>/mem, fd) on hosts where that sysctl is 1.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+	}
 	if err := procattr.Chdir(p.Cwd); err != nil {
 		return err
 	}

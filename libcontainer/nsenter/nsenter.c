@@ -14,6 +14,9 @@
 //                    CLONE_NEWUSER the runtime writes our id maps first
 //   fork=1           fork once (CLONE_PARENT) so that we run inside the PID
 //                    namespace joined or created above
+//   exe=N            the handle on the binary we were executed from (a
+//                    read-only view or a sealed copy, see libcontainer/
+//                    selfexe); nothing here needs it, so it is closed first
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
@@ -87,6 +90,11 @@ static void become_root(void)
 		fail("setresgid(0) in the user namespace");
 	if (setresuid(0, 0, 0) < 0)
 		fail("setresuid(0) in the user namespace");
+	// A change of uid or gid resets the dumpable flag to fs.suid_dumpable,
+	// which a host may have set to 1: non-dumpable again, before we become
+	// visible in the container's PID namespace.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail("prctl(PR_SET_DUMPABLE)");
 }
 
 static long field(const char *env, const char *key, char *out, size_t len)
@@ -200,6 +208,10 @@ __attribute__((constructor)) static void nsenter(void)
 		fail("prctl(PR_SET_DUMPABLE)");
 	if (field(env, "sock", val, sizeof(val)))
 		init_sock = atoi(val);
+	if (field(env, "exe", val, sizeof(val)))
+		close(atoi(val));
+	// Executed through /proc/self/fd/N, our name would be "N".
+	prctl(PR_SET_NAME, "nsrun-init", 0, 0, 0);
 	if (field(env, "tasks", val, sizeof(val)))
 		move_into_cgroups(val);
 	if (field(env, "join", val, sizeof(val)))

@@ -106,5 +106,26 @@ func Chdir(cwd string) error {
 	if err := unix.Chdir(cwd); err != nil {
 		return fmt.Errorf("process.cwd: chdir %s: %w", cwd, err)
 	}
+	return checkCwdInRoot(cwd)
+}
+
+// checkCwdInRoot refuses a working directory outside the process's root,
+// which a cwd like /proc/self/fd/N reaches when fd N is a directory of
+// the host (CVE-2024-21626: a leaked fd of the runtime). No such fd should
+// exist at this point; this check keeps a future leak from becoming an
+// escape. The kernel's getcwd names a directory the root cannot reach
+// "(unreachable)/...", never with a leading "/".
+func checkCwdInRoot(cwd string) error {
+	var buf [unix.PathMax]byte
+	n, err := unix.Getcwd(buf[:])
+	if errors.Is(err, unix.ENAMETOOLONG) {
+		return nil // deep, but reached by path: nothing to learn here
+	}
+	if err != nil {
+		return fmt.Errorf("process.cwd: getcwd after chdir %s: %w", cwd, err)
+	}
+	if n < 1 || buf[0] != '/' {
+		return fmt.Errorf("process.cwd: %s is outside the container's root", cwd)
+	}
 	return nil
 }

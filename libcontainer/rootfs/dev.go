@@ -75,6 +75,11 @@ func containerDevices(spec *specs.Spec) []specs.LinuxDevice {
 // setupDev creates the device nodes and the default symlinks in the
 // container's /dev.
 func setupDev(c *Config, r *root) error {
+	// Without a /dev mount the nodes go into the image's own /dev: a
+	// symlink there would put them wherever the image points.
+	if err := r.refuseSymlink("/dev"); err != nil {
+		return err
+	}
 	dev, err := r.mkdirAll("/dev", 0o755)
 	if err != nil {
 		return err

@@ -29,6 +29,11 @@ func (m *mounter) apply(i int, mnt specs.Mount) error {
 	if dest == "/" {
 		return fmt.Errorf("%s.destination: mounting over the container's root is not supported", field)
 	}
+	if needsRealDir(dest, mnt.Type) {
+		if err := m.root.refuseSymlink(dest); err != nil {
+			return fmt.Errorf("%s.destination: %w", field, err)
+		}
+	}
 	opts, err := parseMountOptions(mnt.Options)
 	if err != nil {
 		return fmt.Errorf("%s.options: %w", field, err)
@@ -48,6 +53,46 @@ func (m *mounter) apply(i int, mnt specs.Mount) error {
 	}
 	if err := m.dispatch(mnt, dest, opts); err != nil {
 		return fmt.Errorf("%s (%s on %s): %w", field, mnt.Type, dest, err)
+	}
+	return nil
+}
+
+// needsRealDir reports whether a mount must be on the directory dest itself
+// rather than where a symlink there points: /proc, /sys and /dev, which the
+// runtime writes to and masks, and every proc or sysfs mount
+// (CVE-2019-19921: a /proc symlink into a volume let a racing container
+// redirect the runtime's writes).
+func needsRealDir(dest, fstype string) bool {
+	switch dest {
+	case "/proc", "/sys", "/dev":
+		return true
+	}
+	return fstype == "proc" || fstype == "sysfs"
+}
+
+// refuseSymlink fails when the last component of p (its parents resolved
+// inside the root) is a symlink. A missing p is fine: it is then created
+// as a directory.
+func (r *root) refuseSymlink(p string) error {
+	p = cleanInRoot(p)
+	dir, err := r.open(path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	var st unix.Stat_t
+	err = unix.Fstatat(int(dir.Fd()), path.Base(p), &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lstat %s: %w", p, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("%s is a symlink in the rootfs: refusing to mount or create anything through it", p)
 	}
 	return nil
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 )
 
-// MaxIDLength bounds container IDs; the ID becomes a directory name and a
-// cgroup name, both limited to 255 bytes, and clients use far shorter IDs.
-const MaxIDLength = 1024
+// MaxIDLength bounds container IDs: the ID becomes a directory name and a
+// cgroup name, both limited to 255 bytes (NAME_MAX), so a longer ID could
+// never name a container and is refused before any file system access.
+const MaxIDLength = 255
 
 // ValidateID refuses IDs that could escape the state root or confuse a
 // file system: empty, too long, ".", "..", or any byte outside
