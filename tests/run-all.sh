@@ -46,6 +46,9 @@ suite vet go vet ./...
 # namespaces), which we are.
 suite unit go test -count=1 -p 1 ./libcontainer/... ./tests/tools/...
 suite integration go test -count=1 -timeout 20m ./tests/integration/
+# Escape classes (issue 6): each test fails on a runtime without the
+# protection (tests/security/weaken/demo.sh shows it).
+suite security go test -count=1 -timeout 15m ./tests/security/
 suite conformance bash tests/conformance/run.sh -r "$repo/nsrun"
 # This host is cgroup v1/hybrid: the v2 driver is tested in a VM.
 suite cgroupv2 bash tests/vm/cgroupv2-lane.sh
