@@ -22,7 +22,7 @@ for c in "${clients[@]}"; do
 		echo
 		echo "=== client $c with $name ($rt)"
 		start=$SECONDS
-		out=$(bash "$here/$c.sh" "$rt" 2>&1 | tee /dev/stderr | tail -n 1)
+		out=$(bash "$here/$c.sh" "$rt" 2>&1 | tee -a /dev/stderr | tail -n 1)
 		rc=${PIPESTATUS[0]}
 		secs=$((SECONDS - start))
 		if ((rc == 0)); then
