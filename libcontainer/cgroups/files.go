@@ -162,3 +162,24 @@ func checkUsageBelow(usageFile string, limit int64) error {
 	}
 	return nil
 }
+
+// ancestorsToUndo is what a successful Create records for Destroy: the
+// directories it made except the container's own (leaf; they go with
+// Destroy's tree removal), plus the conventional parents (the default
+// /nsrun, removed by whichever container goes last) it did not make.
+func ancestorsToUndo(created []string, leaf map[string]bool, conventional []string) []string {
+	var out []string
+	made := map[string]bool{}
+	for _, d := range created {
+		if !leaf[d] {
+			out = append(out, d)
+			made[d] = true
+		}
+	}
+	for _, d := range conventional {
+		if !made[d] {
+			out = append(out, d)
+		}
+	}
+	return out
+}

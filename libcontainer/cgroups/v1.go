@@ -143,32 +143,15 @@ func (m *hybridManager) Create(res *specs.LinuxResources) (retErr error) {
 	var created []string
 	defer func() {
 		if retErr != nil {
-			m.created = created
-			m.undoAncestors()
+			undoAncestors(created, m.enabledAt)
 			m.created, m.enabledAt = nil, nil
-			for i := len(created) - 1; i >= 0; i-- {
-				_ = unix.Rmdir(created[i])
-			}
 			return
 		}
-		// The container's own directories go with Destroy's tree removal;
-		// keep only the ancestors.
 		leaf := map[string]bool{}
 		for _, d := range m.dirs {
 			leaf[d] = true
 		}
-		made := map[string]bool{}
-		for _, d := range created {
-			if !leaf[d] {
-				m.created = append(m.created, d)
-				made[d] = true
-			}
-		}
-		for _, d := range m.conventional {
-			if !made[d] {
-				m.created = append(m.created, d)
-			}
-		}
+		m.created = ancestorsToUndo(created, leaf, m.conventional)
 	}()
 	var cpuRes *specs.LinuxCPU
 	if res != nil {

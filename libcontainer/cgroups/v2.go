@@ -73,26 +73,11 @@ func (m *unifiedManager) Create(res *specs.LinuxResources) (retErr error) {
 	var created []string
 	defer func() {
 		if retErr != nil {
-			m.created = created
-			m.undoAncestors()
+			undoAncestors(created, m.enabledAt)
 			m.created, m.enabledAt = nil, nil
-			for i := len(created) - 1; i >= 0; i-- {
-				_ = unix.Rmdir(created[i])
-			}
 			return
 		}
-		made := map[string]bool{}
-		for _, d := range created {
-			if d != m.dir {
-				m.created = append(m.created, d)
-				made[d] = true
-			}
-		}
-		for _, d := range m.conventional {
-			if !made[d] {
-				m.created = append(m.created, d)
-			}
-		}
+		m.created = ancestorsToUndo(created, map[string]bool{m.dir: true}, m.conventional)
 	}()
 	if err := mkdirChain(m.mount, m.dir, &created, nil); err != nil {
 		return fmt.Errorf("create cgroup: %w", err)
