@@ -23,7 +23,9 @@ var deleteCommand = cli.Command{
 		}
 		force := ctx.Bool("force")
 		c, err := container.Open(stateRoot(ctx), id)
-		if errors.Is(err, state.ErrIncomplete) && force {
+		// A create that was killed left no state.json, or it is
+		// damaged: the lock file's record is enough to clean up.
+		if (errors.Is(err, state.ErrIncomplete) || errors.Is(err, state.ErrCorrupt)) && force {
 			return container.ForceDeleteIncomplete(stateRoot(ctx), id)
 		}
 		// Like runc, a forced delete of a container that is already gone

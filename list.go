@@ -2,14 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli"
 
 	"github.com/nsrun/nsrun/libcontainer/container"
+	"github.com/nsrun/nsrun/libcontainer/state"
 )
 
 var listCommand = cli.Command{
@@ -28,8 +31,14 @@ var listCommand = cli.Command{
 		var states []*container.OCIStateJSON
 		for _, id := range ids {
 			c, err := container.Open(root, id)
+			if errors.Is(err, state.ErrNotExist) {
+				continue // deleted meanwhile
+			}
 			if err != nil {
-				continue // deleted meanwhile, or a create still in progress that failed
+				// A killed create, a damaged state.json: say so, and
+				// list the others.
+				logrus.Warnf("container %s: %v", id, err)
+				continue
 			}
 			states = append(states, c.OCIState())
 			c.Close()

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -175,17 +178,20 @@ func (cr *creation) run() (*Created, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Saved before the cgroups are made, with the directories they will
+	// be, so that `delete --force` can clean up after a create that was
+	// killed half way, even inside cg.Create. The next write records what
+	// Create actually did.
+	st.Cgroups = plannedRecord(cg)
+	if err := cr.dir.Save(st); err != nil {
+		return nil, err
+	}
 	if err := cg.Create(cgroupResources(spec)); err != nil {
 		// Create removes what it made itself.
 		return nil, err
 	}
 	cr.cg = cg
 	st.Cgroups = cg.Record()
-	// Saved now so that `delete --force` can clean up after a create that
-	// was killed half way.
-	if err := cr.dir.Save(st); err != nil {
-		return nil, err
-	}
 
 	fifoPath := cr.dir.Path(state.FifoName)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
@@ -253,6 +259,12 @@ func (cr *creation) run() (*Created, error) {
 	if err := st.SetSpec(spec); err != nil {
 		return nil, err
 	}
+	if len(st.Config) > 4<<20 {
+		// A config of many MiB is copied several times over from here on
+		// (state file, init message): keep the collector close behind,
+		// rather than let the heap grow to twice what is live.
+		debug.SetGCPercent(10)
+	}
 	if err := cr.dir.Save(st); err != nil {
 		return nil, err
 	}
@@ -274,10 +286,10 @@ func (cr *creation) run() (*Created, error) {
 		State:           ociState(st, specs.StateCreating),
 	}
 	if err := init.conn.Send(&protocol.Message{Type: protocol.TypeConfig, Config: cfg}); err != nil {
-		return nil, err
+		return nil, initDied(err)
 	}
 	if err := cr.serveInit(); err != nil {
-		return nil, err
+		return nil, initDied(err)
 	}
 	st.Status = state.StatusCreated
 	if err := cr.dir.Save(st); err != nil {
@@ -297,6 +309,59 @@ func (cr *creation) run() (*Created, error) {
 	}
 	cr.dir.Unlock()
 	return &Created{State: st, init: init}, nil
+}
+
+// initDied words the socket errors of an init that died during setup (it
+// had not read what we sent: ECONNRESET; or is gone: EPIPE).
+func initDied(err error) error {
+	if errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
+		return fmt.Errorf("container init exited during setup (%v)", err)
+	}
+	return err
+}
+
+// plannedRecord is cg's record before Create: the container's directories,
+// as created every ancestor of them that is missing now, and as enabled
+// every cgroup2 controller that an existing ancestor does not delegate yet
+// (Create may make and enable those; delete removes an ancestor only when
+// empty, and disables a controller only where no child cgroup is left).
+func plannedRecord(cg cgroups.Manager) *cgroups.Record {
+	r := cg.Record()
+	seen := map[string]bool{}
+	for key, dir := range r.Paths {
+		var missing, existing []string
+		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err != nil {
+				missing = append(missing, d)
+			} else if key == cgroups.UnifiedKey {
+				if _, err := os.Stat(filepath.Join(d, "cgroup.subtree_control")); err != nil {
+					break // above the cgroup2 mount
+				}
+				existing = append(existing, d)
+			} else {
+				break
+			}
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if !seen[missing[i]] {
+				seen[missing[i]] = true
+				r.Created = append(r.Created, missing[i])
+			}
+		}
+		if len(existing) == 0 {
+			continue
+		}
+		avail, _ := os.ReadFile(filepath.Join(existing[len(existing)-1], "cgroup.controllers"))
+		for i := len(existing) - 1; i >= 0; i-- {
+			on, _ := os.ReadFile(filepath.Join(existing[i], "cgroup.subtree_control"))
+			for _, c := range strings.Fields(string(avail)) {
+				if !slices.Contains(strings.Fields(string(on)), c) {
+					r.Enabled = append(r.Enabled, existing[i]+" "+c)
+				}
+			}
+		}
+	}
+	return r
 }
 
 // serveInit answers the init until it reports ready.

@@ -242,18 +242,34 @@ func (c *Container) destroy() error {
 	return c.dir.Remove()
 }
 
-// ForceDeleteIncomplete cleans up a directory whose create died before it
-// wrote any state: there is nothing to kill that we know of.
+// ForceDeleteIncomplete is delete --force of a container whose state.json
+// is missing (its create was killed) or damaged: what the lock file
+// records (see state.Container.Save) is killed and removed, then the
+// directory. Without a record there is nothing known to kill: only the
+// directory goes, with a warning when state.json was there but damaged.
 func ForceDeleteIncomplete(root state.Root, id string) error {
 	dir, err := root.Open(id)
 	if err != nil {
 		return err
 	}
-	if _, err := dir.Load(); err == nil {
-		dir.Unlock()
-		return errors.New("state appeared while cleaning up")
+	st, err := dir.Load()
+	if err != nil {
+		st, err = dir.Recover()
 	}
-	return dir.Remove()
+	if err != nil {
+		if !errors.Is(err, state.ErrIncomplete) {
+			logrus.Warnf("delete --force: %v: removing only the state directory", err)
+		} else if _, serr := os.Lstat(dir.Path("state.json")); serr == nil {
+			logrus.Warnf("delete --force: container %s: no record of its processes and cgroups: removing only the state directory", id)
+		}
+		return dir.Remove()
+	}
+	c := &Container{dir: dir, St: st}
+	if err := c.Delete(true); err != nil {
+		dir.Unlock()
+		return err
+	}
+	return nil
 }
 
 // unmountRootfs detaches what a container without a mount namespace of its

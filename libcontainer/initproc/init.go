@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,10 @@ import (
 // Main is `nsrun init`. It never returns: it execs the user program or
 // exits after reporting an error.
 func Main() {
+	// The init runs with GOGC=off (it lives for milliseconds); a soft limit
+	// still bounds it when a huge config (100k mounts) makes setup
+	// allocate far more than usual. Ordinary setups never reach it.
+	debug.SetMemoryLimit(64 << 20)
 	conn, err := bootstrapConn()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nsrun init:", err)

@@ -32,10 +32,12 @@ const (
 
 // Message is one datagram. Only the fields of its type are set.
 type Message struct {
-	Type    string      `json:"type"`
-	Message string      `json:"message,omitempty"`
-	Pid     int         `json:"pid,omitempty"`
-	Config  *InitConfig `json:"config,omitempty"`
+	Type    string `json:"type"`
+	Message string `json:"message,omitempty"`
+	Pid     int    `json:"pid,omitempty"`
+	// Size of the message that follows a TypeLarge header.
+	Size   int         `json:"size,omitempty"`
+	Config *InitConfig `json:"config,omitempty"`
 	// Warnings the init collected, sent with "ready": its stderr is the
 	// container's, so the runtime logs them instead.
 	Warnings []string `json:"warnings,omitempty"`
@@ -72,9 +74,20 @@ type InitConfig struct {
 	State *specs.State `json:"state,omitempty"`
 }
 
-// maxMessage bounds one datagram; a config near it is refused by the
-// config loader long before.
-const maxMessage = 80 << 20
+// maxMessage bounds one message. The config message holds the config
+// (at most 64 MiB) and its annotations once more, in the state for the
+// hooks the init runs.
+const maxMessage = 192 << 20
+
+// chunkSize is the largest message sent as one datagram. A datagram is one
+// kernel allocation: above a few MiB (less when memory is fragmented)
+// sendmsg fails with ENOBUFS, whatever the send buffer. A larger message
+// goes as a TypeLarge header giving its size, then its bytes in datagrams
+// of chunkSize, which the receiver joins.
+const chunkSize = 64 << 10
+
+// TypeLarge announces a message of Size bytes sent in chunks.
+const TypeLarge = "large"
 
 // Conn is one end of the socketpair.
 type Conn struct{ f *os.File }
@@ -104,21 +117,57 @@ func (c *Conn) Send(m *Message) error {
 		return fmt.Errorf("encode %s message: %w", m.Type, err)
 	}
 	if len(data) > maxMessage {
-		return fmt.Errorf("%s message too large (%d bytes)", m.Type, len(data))
-	}
-	if len(data) > 64<<10 {
-		// A datagram must fit the send buffer whole; a large config needs
-		// more than the default (FORCE: above net.core.wmem_max, as root).
-		_ = unix.SetsockoptInt(int(c.f.Fd()), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 2*len(data)+(64<<10))
+		return fmt.Errorf("%s message too large (%d bytes, limit %d MiB)", m.Type, len(data), maxMessage>>20)
 	}
 	var oob []byte
 	if m.File != nil {
 		oob = unix.UnixRights(int(m.File.Fd()))
 	}
+	if len(data) > chunkSize && oob == nil {
+		return c.sendLarge(m.Type, data)
+	}
 	if err := unix.Sendmsg(int(c.f.Fd()), data, oob, nil, unix.MSG_NOSIGNAL); err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)
 	}
 	return nil
+}
+
+// sendLarge sends data as a TypeLarge header and chunks (see chunkSize).
+// The sends block while the receiver's queue is full: it reads meanwhile.
+func (c *Conn) sendLarge(typ string, data []byte) error {
+	hdr, _ := json.Marshal(&Message{Type: TypeLarge, Size: len(data)})
+	if err := unix.Sendmsg(int(c.f.Fd()), hdr, nil, nil, unix.MSG_NOSIGNAL); err != nil {
+		return fmt.Errorf("send %s message: %w", typ, err)
+	}
+	for off := 0; off < len(data); off += chunkSize {
+		end := min(off+chunkSize, len(data))
+		if err := unix.Sendmsg(int(c.f.Fd()), data[off:end], nil, nil, unix.MSG_NOSIGNAL); err != nil {
+			return fmt.Errorf("send %s message (%d of %d bytes sent): %w", typ, off, len(data), err)
+		}
+	}
+	return nil
+}
+
+// recvLarge reads the size bytes announced by a TypeLarge header.
+func (c *Conn) recvLarge(size int) ([]byte, error) {
+	if size <= 0 || size > maxMessage {
+		return nil, fmt.Errorf("receive from init: bad message size %d", size)
+	}
+	buf := make([]byte, size)
+	for got := 0; got < size; {
+		n, _, err := unix.Recvfrom(int(c.f.Fd()), buf[got:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("receive from init: %w", err)
+		}
+		if n == 0 {
+			return nil, ErrClosed
+		}
+		got += n
+	}
+	return buf, nil
 }
 
 // ErrClosed is returned by Recv when the peer closed its end (the init died
@@ -153,6 +202,16 @@ func (c *Conn) Recv() (*Message, error) {
 	}
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
 		return nil, fmt.Errorf("decode message from init: %w", err)
+	}
+	if m.Type == TypeLarge && m.File == nil {
+		data, err := c.recvLarge(m.Size)
+		if err != nil {
+			return nil, err
+		}
+		m = Message{}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("decode message from init: %w", err)
+		}
 	}
 	return &m, nil
 }

@@ -40,7 +40,8 @@ const (
 var ErrNotExist = errors.New("container does not exist")
 
 // ErrIncomplete marks a directory whose creator died before writing
-// state.json (e.g. nsrun killed during create); only delete --force uses it.
+// state.json (e.g. nsrun killed during create); only delete --force acts
+// on it.
 var ErrIncomplete = errors.New("container state is incomplete (create did not finish)")
 
 // State is what nsrun records about one container. The OCI state fields
@@ -222,32 +223,34 @@ func (c *Container) Unlock() {
 // Path returns a file inside the container's directory.
 func (c *Container) Path(name string) string { return filepath.Join(c.Dir, name) }
 
-// Load reads state.json.
+// Load reads state.json. A missing file is ErrIncomplete, a damaged one
+// ErrCorrupt; both errors name the file.
 func (c *Container) Load() (*State, error) {
 	path := c.Path(stateFile)
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, MaxStateSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrIncomplete
+			return nil, &incompleteError{path}
 		}
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, err
 	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("state file %s is corrupt: %w", path, err)
+	s, err := ParseState(data, c.ID)
+	if err != nil {
+		return nil, &corruptError{path, err}
 	}
-	if s.ID != c.ID {
-		return nil, fmt.Errorf("state file %s is corrupt: it names container %q", path, s.ID)
-	}
-	return &s, nil
+	return s, nil
 }
 
 // Save writes state.json atomically: a reader sees the old or the new file,
-// never a torn one.
+// never a torn one. The lock file gets the record delete --force needs
+// should state.json be lost (see saveRecord), first.
 func (c *Container) Save(s *State) error {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
+	}
+	if err := c.saveRecord(s); err != nil {
+		return err
 	}
 	return WriteFileAtomic(c.Path(stateFile), data, 0o600)
 }
