@@ -116,14 +116,26 @@ func (c *Container) Start() error {
 // init's open of the write side. The init writes one byte once through,
 // and its write end closes when it executes the user program (or dies):
 // end-of-file tells that the program runs, as poststart hooks require. A
-// dead init never writes: poll, and check it.
+// failure between the release and execve (a startContainer hook, execve
+// itself) arrives as text after that byte and is returned. A dead init
+// never writes: poll, and check it.
 func releaseInit(fifoPath string, pid int, start uint64) error {
 	fd, err := unix.Open(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer unix.Close(fd)
-	released := false
+	var got []byte // the '0' byte, then any failure text
+	done := func() error {
+		switch {
+		case len(got) == 0:
+			return errors.New("container init exited before the user program started")
+		case len(got) > 1:
+			return fmt.Errorf("container process failed to start: %s", got[1:])
+		}
+		return nil
+	}
+	buf := make([]byte, 4096)
 	for {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, 100)
@@ -131,22 +143,23 @@ func releaseInit(fifoPath string, pid int, start uint64) error {
 			return fmt.Errorf("wait for init: %w", err)
 		}
 		if n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
-			var b [1]byte
-			switch n, _ := unix.Read(fd, b[:]); {
-			case n == 1:
-				released = true
+			n, err := unix.Read(fd, buf)
+			if n > 0 {
+				if len(got) < 8192 {
+					got = append(got, buf[:n]...)
+				}
 				continue
-			case n == 0 && released:
-				return nil
-			case n == 0:
-				return errors.New("container init exited before the user program started")
+			}
+			if n == 0 && err == nil {
+				return done() // end-of-file: every writer is gone
 			}
 		}
 		if !alive(pid, start) {
-			if released {
-				return nil
+			// Anything it wrote is still in the pipe.
+			for n, _ := unix.Read(fd, buf); n > 0; n, _ = unix.Read(fd, buf) {
+				got = append(got, buf[:n]...)
 			}
-			return errors.New("container init exited before the user program started")
+			return done()
 		}
 	}
 }

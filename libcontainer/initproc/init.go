@@ -39,7 +39,7 @@ func Main() {
 		fmt.Fprintln(os.Stderr, "nsrun init: no config from the runtime:", err)
 		os.Exit(1)
 	}
-	i := &initProcess{conn: conn, cfg: m.Config, spec: m.Config.Spec}
+	i := &initProcess{conn: conn, cfg: m.Config, spec: m.Config.Spec, fifo: -1}
 	// Our stderr is the container's: log lines must not land there. They
 	// travel to the runtime with the ready message.
 	logrus.SetOutput(io.Discard)
@@ -51,6 +51,7 @@ func Main() {
 			conn.Send(&protocol.Message{Type: protocol.TypeError, Message: err.Error()})
 		} else {
 			fmt.Fprintln(os.Stderr, "nsrun init:", err)
+			i.reportLateFailure(err)
 		}
 		os.Exit(1)
 	}
@@ -77,6 +78,7 @@ type initProcess struct {
 	cfg      *protocol.InitConfig
 	spec     *specs.Spec
 	ready    bool
+	fifo     int // write end of the exec fifo once start released us, else -1
 	warnings warningHook
 }
 

@@ -258,12 +258,30 @@ func (i *initProcess) waitForStart() error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	// fd stays open, close-on-exec: `nsrun start` sees end-of-file once we
-	// exec the user program, and only then runs the poststart hooks.
+	// exec the user program, and only then runs the poststart hooks. A
+	// failure before that (a startContainer hook, execve) is written after
+	// the '0' (see reportLateFailure), so start fails with its reason.
+	i.fifo = fd
 	unix.Close(i.cfg.FifoFd)
 	return nil
+}
+
+// reportLateFailure hands a failure between `start` and execve to the
+// waiting `nsrun start` through the exec fifo. Best effort: start may have
+// gone (killed), and the message also goes to the container's stderr.
+func (i *initProcess) reportLateFailure(err error) {
+	if i.fifo < 0 {
+		return
+	}
+	msg := []byte(err.Error())
+	if len(msg) > 4000 {
+		msg = msg[:4000]
+	}
+	unix.Write(i.fifo, msg)
 }
 
 // reportReady tells the runtime that setup went through; from here on a

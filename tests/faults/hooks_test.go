@@ -108,18 +108,21 @@ func TestFailingLaterHooks(t *testing.T) {
 	cases := []struct {
 		name      string
 		hooks     specs.Hooks
-		startFail string // start must fail with this; "" it succeeds
+		startFail []string // start must fail with these; nil: it succeeds
 		warn      string // what start or delete warns of
 	}{
 		// The init runs startContainer after start released it; when one
-		// fails it exits instead of running the program. start does not
-		// report it (as runc: it has no channel back), but the container
-		// must be stopped, and the program never run.
-		{"startContainer exit 1", specs.Hooks{StartContainer: []specs.Hook{shHook("exit 1", 0)}}, "", ""},
-		{"poststart hangs", specs.Hooks{Poststart: []specs.Hook{shHook("sleep 1000", 1)}}, "", "timed out"},
-		{"poststart SIGSEGV", specs.Hooks{Poststart: []specs.Hook{shHook("kill -SEGV $$", 0)}}, "", "segmentation fault"},
-		{"poststop hangs", specs.Hooks{Poststop: []specs.Hook{shHook("sleep 1000", 1)}}, "", "timed out"},
-		{"poststop SIGSEGV", specs.Hooks{Poststop: []specs.Hook{shHook("kill -SEGV $$", 0), shHook("exit 3", 0)}}, "", "exit status 3"},
+		// fails it exits instead of running the program and writes why
+		// into the exec fifo start still reads (runc's start exits 0
+		// there). The container must be stopped, the program never run.
+		{"startContainer exit 1", specs.Hooks{StartContainer: []specs.Hook{shHook("echo not today >&2; exit 1", 0)}},
+			[]string{"startContainer hook #0", "exit status 1", "not today"}, ""},
+		{"startContainer hangs", specs.Hooks{StartContainer: []specs.Hook{shHook("sleep 1000", 1)}},
+			[]string{"startContainer", "timed out"}, ""},
+		{"poststart hangs", specs.Hooks{Poststart: []specs.Hook{shHook("sleep 1000", 1)}}, nil, "timed out"},
+		{"poststart SIGSEGV", specs.Hooks{Poststart: []specs.Hook{shHook("kill -SEGV $$", 0)}}, nil, "segmentation fault"},
+		{"poststop hangs", specs.Hooks{Poststop: []specs.Hook{shHook("sleep 1000", 1)}}, nil, "timed out"},
+		{"poststop SIGSEGV", specs.Hooks{Poststop: []specs.Hook{shHook("kill -SEGV $$", 0), shHook("exit 3", 0)}}, nil, "exit status 3"},
 	}
 	for _, tc := range cases {
 		c := newCtr(t, "sleep", "1000")
@@ -129,8 +132,8 @@ func TestFailingLaterHooks(t *testing.T) {
 		pid := c.recordedPid()
 		r := runWithin(t, 20*time.Second, c.Root, "start", c.ID)
 		stderr := r.Stderr
-		if tc.startFail != "" {
-			clearError(t, r, tc.name+": start", tc.startFail)
+		if tc.startFail != nil {
+			clearError(t, r, tc.name+": start", tc.startFail...)
 		} else {
 			mustOK(t, r, tc.name+": start")
 		}

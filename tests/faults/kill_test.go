@@ -19,6 +19,7 @@ import (
 // blocker is a hook that records its pid in a marker file and then blocks
 // reading a line from a fifo, until release writes it.
 type blocker struct {
+	name     string // the hook's phase
 	hook     specs.Hook
 	marker   string
 	fifo     *os.File // held open: the line stays in the pipe until read
@@ -36,12 +37,15 @@ func newBlocker(t *testing.T, dir, name string) *blocker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &blocker{marker: marker, fifo: f}
+	b := &blocker{name: name, marker: marker, fifo: f}
 	b.hook = specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c",
 		fmt.Sprintf("echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s; read x <> %[2]s", marker, fifo)}}
 	t.Cleanup(func() { b.release(); f.Close() })
 	return b
 }
+
+// pid is the hook process's pid, as it wrote it.
+func (b *blocker) pid(t *testing.T) int { return pidIn(t, b.marker) }
 
 // blocked reports whether the hook runs and waits.
 func (b *blocker) blocked() bool { _, err := os.Stat(b.marker); return err == nil }
@@ -225,14 +229,16 @@ func TestKillCreateAtPoints(t *testing.T) {
 			if !hit && !kp.racy {
 				t.Errorf("%s: create ended before the point: %s", what, r)
 			}
-			if hook != nil {
-				// A hook of the runtime outlives it: let it end (only
-				// the container's processes are delete's to kill).
-				hook.release()
+			pids := []int{c.recordedPid()}
+			if hook != nil && hook.blocked() && hook.name != "createContainer" {
+				// The hook, still blocked, is never released: a runtime
+				// hook must die with the runtime (parent-death signal).
+				// A createContainer hook (its pid is the container's)
+				// dies with the init delete kills: the cgroup check.
+				pids = append(pids, hook.pid(t))
 			}
-			pid := c.recordedPid()
 			c.checkHalfCreated(what)
-			c.forceDelete(what, pid)
+			c.forceDelete(what, pids...)
 			by.check(what)
 		}
 	}
