@@ -2,7 +2,8 @@
 # The whole test suite of nsrun, as README.md and .ci/run call it:
 #   sudo tests/run-all.sh
 # Installs what the tests need from Debian, builds nsrun, then runs the unit
-# tests, the integration tests (real containers), the runtime-tools
+# tests, the integration tests (real containers), the escape and fault
+# suites (tests/security, tests/faults), short fuzz runs, the runtime-tools
 # validation lane, the cgroup v2 lane (a pure-v2 qemu VM, tests/vm) and the
 # client scenarios (tests/clients), and ends with one line
 # "suites: N passed, M failed".
@@ -49,6 +50,16 @@ suite integration go test -count=1 -timeout 20m ./tests/integration/
 # Escape classes (issue 6): each test fails on a runtime without the
 # protection (tests/security/weaken/demo.sh shows it).
 suite security go test -count=1 -timeout 15m ./tests/security/
+# Faults and hostile input (issue 6): kill -9 of create at many points,
+# concurrent creates, damaged state.json, absurd configs, failing hooks.
+suite faults go test -count=1 -timeout 15m ./tests/faults/
+# A short fuzz run of each target on top of its committed seed corpus
+# (testdata/fuzz); longer runs: raise -fuzztime.
+fuzz() {
+	go test -run '^$' -fuzz '^FuzzLoadConfig$' -fuzztime 20s ./libcontainer/config/ &&
+		go test -run '^$' -fuzz '^FuzzStateJSON$' -fuzztime 20s ./libcontainer/state/
+}
+suite fuzz fuzz
 suite conformance bash tests/conformance/run.sh -r "$repo/nsrun"
 # This host is cgroup v1/hybrid: the v2 driver is tested in a VM.
 suite cgroupv2 bash tests/vm/cgroupv2-lane.sh

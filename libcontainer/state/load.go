@@ -115,8 +115,10 @@ func (s *State) check(id string) error {
 		}
 	}
 	for i, dir := range s.Cgroups.Created {
-		if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
-			return fmt.Errorf("cgroups.created[%d]: %q is not a cgroup directory", i, dir)
+		// delete removes these: never a directory outside a cgroup file
+		// system, nor a hierarchy's root.
+		if err := checkCgroupDir(dir); err != nil {
+			return fmt.Errorf("cgroups.created[%d]: %w", i, err)
 		}
 	}
 	return nil
