@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -142,9 +143,15 @@ func runOne(phase string, index int, h specs.Hook, stateJSON []byte) (retErr err
 		Stdout: stdout,
 		Stderr: stderr,
 		// Its own process group, so that a timeout also kills what a hook
-		// script started and is waiting for.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		// script started and is waiting for. Pdeathsig: a hook must not
+		// outlive an nsrun that was killed while waiting for it.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
+	// The parent-death signal follows the forking thread, not the process:
+	// keep this goroutine on that thread until the hook is reaped, so no
+	// thread exit can fire it early.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
