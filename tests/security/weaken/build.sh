@@ -5,7 +5,8 @@
 #   tests/security/weaken/build.sh NAME /tmp/nsrun-NAME
 #   NSRUN=/tmp/nsrun-NAME go test -count=1 -run TEST ./tests/security/
 #
-# NAME.patch (beside this script) is applied to a copy of the work tree;
+# NAME.patch (beside this script; or NAME is the path of a patch, as for
+# tests/faults/weaken) is applied to a copy of the work tree;
 # the work tree itself is never changed.
 set -eu
 name=$1 out=$2
@@ -14,5 +15,7 @@ repo=$(cd "$here/../../.." && pwd)
 tmp=$(mktemp -d /tmp/nsrun-weak-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$tmp" 2>/dev/null || true)
-patch -s -d "$tmp" -p1 < "$here/$name.patch"
+patchfile=$here/$name.patch
+case $name in */*) patchfile=$(realpath "$name") ;; esac
+patch -s -d "$tmp" -p1 < "$patchfile"
 make -s -C "$tmp" nsrun OUT="$(realpath -m "$out")"
