@@ -190,7 +190,7 @@ func (c *ctr) assertGone(what string, pids ...int) {
 // nothing of the container is left.
 func (c *ctr) forceDelete(what string, pids ...int) {
 	c.t.Helper()
-	r := c.nsrun("delete", "--force", c.ID)
+	r := runWithin(c.t, 20*time.Second, c.Root, "delete", "--force", c.ID)
 	noPanic(c.t, r, what+": delete --force")
 	if r.Code != 0 {
 		c.t.Errorf("%s: delete --force: %s", what, r)

@@ -109,7 +109,7 @@ func TestFailingLaterHooks(t *testing.T) {
 		name      string
 		hooks     specs.Hooks
 		startFail []string // start must fail with these; nil: it succeeds
-		warn      string // what start or delete warns of
+		warn      string   // what start or delete warns of
 	}{
 		// The init runs startContainer after start released it; when one
 		// fails it exits instead of running the program and writes why

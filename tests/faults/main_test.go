@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -64,9 +65,70 @@ func TestMain(m *testing.M) {
 		}
 		return m.Run()
 	}()
+	if left := sweep(); len(left) > 0 {
+		// Each test checks its own container; this catches what a failed
+		// check left (and keeps the host clean after a weakened build).
+		fmt.Printf("swept what the tests left: %s\n", strings.Join(left, "; "))
+	}
 	removeCgroupParents()
 	os.RemoveAll(workDir)
 	os.Exit(code)
+}
+
+// sweep kills every process of this run's cgroups and every orphan that
+// was re-parented to us, removes the run's cgroup directories and detaches
+// mounts under the work dir. It returns what it found.
+func sweep() []string {
+	var found []string
+	pattern := fmt.Sprintf("%s/%d", cgroupParent, os.Getpid())
+	tops, _ := filepath.Glob("/sys/fs/cgroup/*/" + pattern)
+	top2, _ := filepath.Glob("/sys/fs/cgroup/" + pattern)
+	var dirs []string
+	for _, top := range append(tops, top2...) {
+		filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+	}
+	for try := 0; try < 50; try++ {
+		live := 0
+		for _, d := range dirs {
+			os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
+			os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0)
+			data, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			for _, f := range strings.Fields(string(data)) {
+				pid, _ := strconv.Atoi(f)
+				if pid > 0 {
+					live++
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+		}
+		orphans := reapOrphans(nil)
+		for _, pid := range orphans {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		if try == 0 && live+len(orphans) > 0 {
+			found = append(found, fmt.Sprintf("%d processes", live+len(orphans)))
+		}
+		if live+len(orphans) == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reapOrphans(nil)
+	for i := len(dirs) - 1; i >= 0; i-- { // children before parents
+		if unix.Rmdir(dirs[i]) == nil && filepath.Base(dirs[i]) != strconv.Itoa(os.Getpid()) {
+			found = append(found, "cgroup "+dirs[i])
+		}
+	}
+	for _, m := range mountsUnder(workDir) {
+		unix.Unmount(m, unix.MNT_DETACH)
+		found = append(found, "mount "+m)
+	}
+	return found
 }
 
 // removeCgroupParents removes the (empty) parents of this run's cgroups.
@@ -330,12 +392,23 @@ func readAll(f *os.File) ([]byte, error) {
 	return b.Bytes(), err
 }
 
+// hangLimit bounds every nsrun command of these tests: a command that
+// blocks (on a fifo planted as its state, say) is killed and its result
+// says so, rather than hanging the suite until go test's timeout.
+const hangLimit = 60 * time.Second
+
 func runNsrun(root string, args ...string) result {
 	p, err := startNsrun(root, args...)
 	if err != nil {
 		return result{Code: -1, Stderr: err.Error()}
 	}
-	return p.wait()
+	timer := time.AfterFunc(hangLimit, func() { p.cmd.Process.Kill() })
+	r := p.wait()
+	if !timer.Stop() {
+		r.Code = -1
+		r.Stderr += fmt.Sprintf("\n(killed by the test: still running after %v)", hangLimit)
+	}
+	return r
 }
 
 // mustOK fails the test unless r succeeded.
