@@ -22,6 +22,8 @@ symlinked-kernel-dirs TestSymlinkedKernelDirs
 no-caps         TestCredentialsApplied
 no-device-cgroup TestHostBlockDeviceDenied|TestAllowedDevicesWork
 no-id-validation TestHostileIDs
+plain-self-exe  TestBinaryShebangExec|TestBinaryShebangCreate
+dumpable        TestPtraceJoiningProcess
 '
 out=$(mktemp -d /tmp/nsrun-demo-XXXXXX)
 echo "$entries" | while read -r name tests; do
