@@ -186,6 +186,9 @@ func build(cfg *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, bool, error) {
 		rules += added
 		usesNotify = usesNotify || notify
 	}
+	if err := addClone3Fallback(filter, cfg, defaultAction); err != nil {
+		return nil, false, err
+	}
 	if rules > optimizeAbove {
 		if err := filter.SetOptimize(2); err != nil {
 			// Only speed is at stake: the linear layout is equally correct.
@@ -194,6 +197,37 @@ func build(cfg *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, bool, error) {
 	}
 	built = true
 	return filter, usesNotify, nil
+}
+
+// addClone3Fallback makes clone3 fail with ENOSYS when the profile does
+// not name it and its default action refuses. glibc (2.34 on) creates every
+// thread with clone3 and falls back to clone only on ENOSYS: under a
+// profile written before clone3 existed (the runtime-tools default, older
+// Docker and podman profiles) the default EPERM would make every
+// pthread_create fail, in the container's programs and in nsrun's own init
+// between loading the filter and execve ("runtime/cgo: pthread_create
+// failed: Operation not permitted"). The fallback to clone keeps the
+// profile's clone rules in force. runc answers ENOSYS in the same case.
+func addClone3Fallback(filter *libseccomp.ScmpFilter, cfg *specs.LinuxSeccomp, defaultAction libseccomp.ScmpAction) error {
+	switch defaultAction & 0xFFFF { // the action without its return code
+	case libseccomp.ActAllow, libseccomp.ActLog:
+		return nil
+	}
+	for _, sc := range cfg.Syscalls {
+		for _, name := range sc.Names {
+			if name == "clone3" {
+				return nil
+			}
+		}
+	}
+	nr, err := libseccomp.GetSyscallFromName("clone3")
+	if err != nil {
+		return nil // libseccomp too old to know it: nothing to add
+	}
+	if err := filter.AddRule(nr, libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+		return fmt.Errorf("%s: add the clone3 ENOSYS fallback: %w", basePath, err)
+	}
+	return nil
 }
 
 func addArch(filter *libseccomp.ScmpFilter, name specs.Arch) error {

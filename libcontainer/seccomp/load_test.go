@@ -51,6 +51,8 @@ func TestSeccompChild(t *testing.T) {
 		err = childNotify(os.Getenv(childSocket))
 	case "allowlist":
 		err = childAllowlist(os.Getenv(childDirEnv))
+	case "clone3":
+		err = childClone3()
 	default:
 		err = fmt.Errorf("unknown scenario %q", scenario)
 	}
@@ -308,6 +310,56 @@ func childAllowlist(dir string) error {
 
 func TestLoadAllowlist(t *testing.T) {
 	cmd, out := runChild(t, "allowlist", childDirEnv+"="+t.TempDir())
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+// childClone3 loads a profile that predates clone3 (default ERRNO, clone
+// and the rest allowed): clone3 must fail with ENOSYS, not the default
+// EPERM, so that thread creation falls back to clone; and a profile that
+// names clone3 keeps its own answer.
+func childClone3() error {
+	if err := prepareChild(); err != nil {
+		return err
+	}
+	cfg := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+	for nr := 0; nr < 1024; nr++ {
+		name, err := libseccomp.ScmpSyscall(nr).GetName()
+		if err != nil || name == "clone3" || name == "getcwd" {
+			continue
+		}
+		cfg.Syscalls = append(cfg.Syscalls, specs.LinuxSyscall{Names: []string{name}, Action: specs.ActAllow})
+	}
+	cfg.Syscalls = append(cfg.Syscalls, specs.LinuxSyscall{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: u(uint(unix.EACCES))})
+	if _, err := Load(cfg); err != nil {
+		return err
+	}
+	// clone3 with a NULL argument: ENOSYS from the filter, or EFAULT had
+	// the call reached the kernel.
+	if _, e := rawErrno(unix.SYS_CLONE3); e != unix.ENOSYS {
+		return fmt.Errorf("clone3: errno %d (%v), want ENOSYS", int(e), e)
+	}
+	if _, err := unix.Getcwd(make([]byte, 64)); !errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("getcwd: %v, want the profile's EACCES", err)
+	}
+	// New threads still come (Go's runtime, started via clone here).
+	done := make(chan struct{})
+	for i := 0; i < 8; i++ {
+		go func() {
+			runtime.LockOSThread()
+			done <- struct{}{}
+			select {}
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		<-done
+	}
+	return nil
+}
+
+func TestLoadClone3Fallback(t *testing.T) {
+	cmd, out := runChild(t, "clone3")
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
