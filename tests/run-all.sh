@@ -54,10 +54,11 @@ suite security go test -count=1 -timeout 15m ./tests/security/
 # concurrent creates, damaged state.json, absurd configs, failing hooks.
 suite faults go test -count=1 -timeout 15m ./tests/faults/
 # A short fuzz run of each target on top of its committed seed corpus
-# (testdata/fuzz); longer runs: raise -fuzztime.
+# (testdata/fuzz); longer runs: raise -fuzztime. A bounded minimization
+# (200 runs) keeps a new input from taking most of the 20 s.
 fuzz() {
-	go test -run '^$' -fuzz '^FuzzLoadConfig$' -fuzztime 20s ./libcontainer/config/ &&
-		go test -run '^$' -fuzz '^FuzzStateJSON$' -fuzztime 20s ./libcontainer/state/
+	go test -run '^$' -fuzz '^FuzzLoadConfig$' -fuzztime 20s -fuzzminimizetime 200x ./libcontainer/config/ &&
+		go test -run '^$' -fuzz '^FuzzStateJSON$' -fuzztime 20s -fuzzminimizetime 200x ./libcontainer/state/
 }
 suite fuzz fuzz
 suite conformance bash tests/conformance/run.sh -r "$repo/nsrun"
