@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -86,6 +89,51 @@ type Record struct {
 	Enabled []string `json:"enabled,omitempty"`
 	// V2 marks a pure cgroup v2 container (one directory, Paths[UnifiedKey]).
 	V2 bool `json:"v2,omitempty"`
+}
+
+// Planned returns rec, a Manager's record before Create, widened to what
+// Create may change: as created, every missing ancestor of the container's
+// directories; as enabled, every cgroup2 controller an existing ancestor
+// does not delegate yet. create saves it before Create, so delete --force
+// can undo a create killed inside Create (an ancestor is removed only when
+// empty, a controller disabled only where no child cgroup is left).
+func Planned(rec *Record) *Record {
+	r := &Record{Paths: rec.Paths, Created: slices.Clone(rec.Created), Enabled: slices.Clone(rec.Enabled), V2: rec.V2}
+	seen := map[string]bool{}
+	for key, dir := range r.Paths {
+		var missing, existing []string
+		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err != nil {
+				missing = append(missing, d)
+			} else if key == UnifiedKey {
+				if _, err := os.Stat(filepath.Join(d, "cgroup.subtree_control")); err != nil {
+					break // above the cgroup2 mount
+				}
+				existing = append(existing, d)
+			} else {
+				break
+			}
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if !seen[missing[i]] {
+				seen[missing[i]] = true
+				r.Created = append(r.Created, missing[i])
+			}
+		}
+		if len(existing) == 0 {
+			continue
+		}
+		avail, _ := os.ReadFile(filepath.Join(existing[len(existing)-1], "cgroup.controllers"))
+		for i := len(existing) - 1; i >= 0; i-- {
+			on, _ := os.ReadFile(filepath.Join(existing[i], "cgroup.subtree_control"))
+			for _, c := range strings.Fields(string(avail)) {
+				if !slices.Contains(strings.Fields(string(on)), c) {
+					r.Enabled = append(r.Enabled, existing[i]+" "+c)
+				}
+			}
+		}
+	}
+	return r
 }
 
 // Load rebuilds a Manager from a previous Manager's Record (as saved in

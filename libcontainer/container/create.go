@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -182,7 +180,7 @@ func (cr *creation) run() (*Created, error) {
 	// be, so that `delete --force` can clean up after a create that was
 	// killed half way, even inside cg.Create. The next write records what
 	// Create actually did.
-	st.Cgroups = plannedRecord(cg)
+	st.Cgroups = cgroups.Planned(cg.Record())
 	if err := cr.dir.Save(st); err != nil {
 		return nil, err
 	}
@@ -318,50 +316,6 @@ func initDied(err error) error {
 		return fmt.Errorf("container init exited during setup (%v)", err)
 	}
 	return err
-}
-
-// plannedRecord is cg's record before Create: the container's directories,
-// as created every ancestor of them that is missing now, and as enabled
-// every cgroup2 controller that an existing ancestor does not delegate yet
-// (Create may make and enable those; delete removes an ancestor only when
-// empty, and disables a controller only where no child cgroup is left).
-func plannedRecord(cg cgroups.Manager) *cgroups.Record {
-	r := cg.Record()
-	seen := map[string]bool{}
-	for key, dir := range r.Paths {
-		var missing, existing []string
-		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
-			if _, err := os.Lstat(d); err != nil {
-				missing = append(missing, d)
-			} else if key == cgroups.UnifiedKey {
-				if _, err := os.Stat(filepath.Join(d, "cgroup.subtree_control")); err != nil {
-					break // above the cgroup2 mount
-				}
-				existing = append(existing, d)
-			} else {
-				break
-			}
-		}
-		for i := len(missing) - 1; i >= 0; i-- {
-			if !seen[missing[i]] {
-				seen[missing[i]] = true
-				r.Created = append(r.Created, missing[i])
-			}
-		}
-		if len(existing) == 0 {
-			continue
-		}
-		avail, _ := os.ReadFile(filepath.Join(existing[len(existing)-1], "cgroup.controllers"))
-		for i := len(existing) - 1; i >= 0; i-- {
-			on, _ := os.ReadFile(filepath.Join(existing[i], "cgroup.subtree_control"))
-			for _, c := range strings.Fields(string(avail)) {
-				if !slices.Contains(strings.Fields(string(on)), c) {
-					r.Enabled = append(r.Enabled, existing[i]+" "+c)
-				}
-			}
-		}
-	}
-	return r
 }
 
 // serveInit answers the init until it reports ready.
