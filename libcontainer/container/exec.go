@@ -19,6 +19,7 @@ import (
 	"github.com/nsrun/nsrun/libcontainer/namespaces"
 	"github.com/nsrun/nsrun/libcontainer/procattr"
 	"github.com/nsrun/nsrun/libcontainer/protocol"
+	"github.com/nsrun/nsrun/libcontainer/rootfs"
 	"github.com/nsrun/nsrun/libcontainer/state"
 )
 
@@ -253,23 +254,13 @@ func (e *execution) openInContainer(name string) (*os.File, error) {
 			return nil, errors.New("container not running")
 		}
 	}
-	how := &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := unix.Openat2(int(e.root.Fd()), strings.TrimPrefix(name, "/"), how)
-	// A scoped lookup that crossed ".." fails with EAGAIN when any mount or
-	// rename happened on the host meanwhile (other containers starting):
-	// try again.
-	for i := 0; (err == unix.EAGAIN || err == unix.EINTR) && i < 100; i++ {
-		fd, err = unix.Openat2(int(e.root.Fd()), strings.TrimPrefix(name, "/"), how)
-	}
+	f, err := rootfs.OpenAt2(e.root, strings.TrimPrefix(name, "/"), unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK,
+		unix.RESOLVE_IN_ROOT|unix.RESOLVE_NO_MAGICLINKS)
 	if err != nil {
 		return nil, fmt.Errorf("the container's %s: %w", name, err)
 	}
-	f := os.NewFile(uintptr(fd), name)
 	var sb unix.Stat_t
-	if err := unix.Fstat(fd, &sb); err != nil {
+	if err := unix.Fstat(int(f.Fd()), &sb); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("the container's %s: %w", name, err)
 	}

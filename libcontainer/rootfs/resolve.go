@@ -113,7 +113,7 @@ func (r *root) mkdirMissing(p string, mode os.FileMode) (*os.File, error) {
 			dir.Close()
 			return nil, &os.PathError{Op: "mkdirat", Path: path.Join(dir.Name(), part), Err: err}
 		}
-		next, err := openat2(dir, part, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW,
+		next, err := OpenAt2(dir, part, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW,
 			unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS|unix.RESOLVE_NO_XDEV)
 		dir.Close()
 		if err != nil {
@@ -144,8 +144,11 @@ func (r *root) openExistingPrefix(p string) (*os.File, string, error) {
 	}
 }
 
-// openat2 opens name below dir with openat2(2), retrying EINTR/EAGAIN.
-func openat2(dir *os.File, name string, flags int, resolve uint64) (*os.File, error) {
+// OpenAt2 opens name below dir with openat2(2) and the resolve flags,
+// retrying EINTR and EAGAIN (a scoped lookup that crossed ".." fails with
+// EAGAIN when a mount or rename happened anywhere meanwhile, as other
+// containers starting cause). O_CLOEXEC is added.
+func OpenAt2(dir *os.File, name string, flags int, resolve uint64) (*os.File, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve}
 	for {
 		fd, err := unix.Openat2(int(dir.Fd()), name, &how)
