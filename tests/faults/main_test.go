@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -55,11 +55,11 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(workDir, 0o755)
 	code := func() int {
-		if nsrunBin, err = buildNsrun(workDir); err != nil {
+		if nsrunBin, err = testenv.BuildNsrun(workDir); err != nil {
 			fmt.Println(err)
 			return 1
 		}
-		if rootfs, err = makeRootfs(filepath.Join(workDir, "rootfs")); err != nil {
+		if rootfs, err = testenv.MakeRootfs(filepath.Join(workDir, "rootfs")); err != nil {
 			fmt.Println(err)
 			return 1
 		}
@@ -141,49 +141,6 @@ func removeCgroupParents() {
 		unix.Rmdir(d)
 		unix.Rmdir(filepath.Dir(d))
 	}
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// buildNsrun builds the binary under test, or uses $NSRUN.
-func buildNsrun(dir string) (string, error) {
-	if p := os.Getenv("NSRUN"); p != "" {
-		return filepath.Abs(p)
-	}
-	out := filepath.Join(dir, "nsrun")
-	cmd := exec.Command("make", "-s", "nsrun", "OUT="+out)
-	cmd.Dir = repoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build nsrun: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-// makeRootfs builds a minimal busybox root file system.
-func makeRootfs(dir string) (string, error) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		return "", fmt.Errorf("busybox-static is required: %w", err)
-	}
-	for _, d := range []string{"bin", "proc", "sys", "dev", "etc", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
-		return "", err
-	}
-	for _, applet := range []string{"sh", "sleep", "cat", "true", "echo"} {
-		os.Symlink("busybox", filepath.Join(dir, "bin", applet))
-	}
-	return dir, nil
 }
 
 // ctr is one container of a test: its bundle, state root and cgroup.

@@ -11,11 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -45,11 +45,11 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(workDir, 0o755)
 	code := func() int {
-		if nsrunBin, err = buildNsrun(workDir); err != nil {
+		if nsrunBin, err = testenv.BuildNsrun(workDir); err != nil {
 			fmt.Println(err)
 			return 1
 		}
-		if rootfs, err = makeRootfs(filepath.Join(workDir, "rootfs")); err != nil {
+		if rootfs, err = testenv.MakeRootfs(filepath.Join(workDir, "rootfs")); err != nil {
 			fmt.Println(err)
 			return 1
 		}
@@ -65,59 +65,6 @@ func TestMain(m *testing.M) {
 	}()
 	os.RemoveAll(workDir)
 	os.Exit(code)
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// buildNsrun builds the binary under test, or uses $NSRUN.
-func buildNsrun(dir string) (string, error) {
-	if p := os.Getenv("NSRUN"); p != "" {
-		return filepath.Abs(p)
-	}
-	out := filepath.Join(dir, "nsrun")
-	cmd := exec.Command("make", "-s", "nsrun", "OUT="+out)
-	cmd.Dir = repoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build nsrun: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-// makeRootfs builds a minimal busybox root file system.
-func makeRootfs(dir string) (string, error) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		return "", fmt.Errorf("busybox-static is required: %w", err)
-	}
-	for _, d := range []string{"bin", "proc", "sys", "dev", "etc", "tmp", "root"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
-		return "", err
-	}
-	out, err := exec.Command(bb, "--list").Output()
-	if err != nil {
-		return "", err
-	}
-	for _, applet := range strings.Fields(string(out)) {
-		if applet == "busybox" {
-			continue
-		}
-		os.Symlink("busybox", filepath.Join(dir, "bin", applet))
-	}
-	os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "etc", "group"), []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
-	return dir, nil
 }
 
 // newID returns a container ID unique to this test run.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -224,7 +225,7 @@ func TestSeccompUnknownNameArchsFlags(t *testing.T) {
 // clone3 answered ENOSYS), written for these tests.
 func defaultShapedProfile(t *testing.T) *specs.LinuxSeccomp {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "tests", "integration", "testdata", "seccomp-default-shaped.json"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "tests", "integration", "testdata", "seccomp-default-shaped.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +337,7 @@ var seccompAgentBin = sync.OnceValues(func() (string, error) {
 	}
 	out := filepath.Join(workDir, "seccompagent")
 	cmd := exec.Command("go", "build", "-o", out, "./tests/tools/seccompagent")
-	cmd.Dir = repoRoot()
+	cmd.Dir = testenv.RepoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build seccompagent: %v\n%s", err, b)
 	}

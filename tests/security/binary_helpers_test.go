@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -36,7 +37,7 @@ func binAttacker(t *testing.T) string {
 	binAttackOnce.Do(func() {
 		binAttackPath = filepath.Join(workDir, "binattack")
 		cmd := exec.Command("go", "build", "-o", binAttackPath, "./tests/security/testdata/binattack")
-		cmd.Dir = repoRoot()
+		cmd.Dir = testenv.RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binAttackErr = fmt.Errorf("build binattack: %v\n%s", err, out)

@@ -18,11 +18,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 	os.Chmod(workDir, 0o755)
 	cgroupTop = fmt.Sprintf("/nsrun-sec/%d", os.Getpid())
 	code := func() int {
-		if runtimeBin, err = buildRuntime(workDir); err != nil {
+		if runtimeBin, err = testenv.BuildNsrun(workDir); err != nil {
 			fmt.Println(err)
 			return 1
 		}
@@ -89,62 +89,6 @@ func removeCgroupTop() []string {
 		}
 	}
 	return left
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// buildRuntime builds nsrun, or takes $NSRUN (nsrun, a weakened build, runc).
-func buildRuntime(dir string) (string, error) {
-	if p := os.Getenv("NSRUN"); p != "" {
-		return filepath.Abs(p)
-	}
-	out := filepath.Join(dir, "nsrun")
-	cmd := exec.Command("make", "-s", "nsrun", "OUT="+out)
-	cmd.Dir = repoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build nsrun: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-// makeRootfs builds a minimal busybox root file system in dir. Its root
-// holds ROOTFS-MARKER, which tells "inside the container's root" apart from
-// anywhere on the host.
-func makeRootfs(dir string) (string, error) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		return "", fmt.Errorf("busybox-static is required: %w", err)
-	}
-	for _, d := range []string{"bin", "proc", "sys", "dev", "etc", "tmp", "root"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
-		return "", err
-	}
-	out, err := exec.Command(bb, "--list").Output()
-	if err != nil {
-		return "", err
-	}
-	for _, applet := range strings.Fields(string(out)) {
-		if applet != "busybox" {
-			os.Symlink("busybox", filepath.Join(dir, "bin", applet))
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "etc", "group"), []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "ROOTFS-MARKER"), []byte("rootfs\n"), 0o644)
-	return dir, nil
 }
 
 // privateRootfs is a fresh, writable copy of the rootfs that the test may
@@ -395,4 +339,14 @@ func symlink(t *testing.T, target, link string) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// makeRootfs is testenv's busybox root with ROOTFS-MARKER at its root,
+// which tells "inside the container's root" apart from anywhere on the
+// host.
+func makeRootfs(dir string) (string, error) {
+	if _, err := testenv.MakeRootfs(dir); err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "ROOTFS-MARKER"), []byte("rootfs\n"), 0o644)
 }
