@@ -30,18 +30,8 @@ fi
 RUNTIME=$(realpath "$1")
 RUNTIME_NAME=$(basename "$RUNTIME")
 
-# PID 1 may not reap orphans, and the shims re-parent to the nearest
-# subreaper when they daemonize: run the scenario under tests/tools/subreaper
-# so that they are reaped when they exit.
-if [[ -z ${CTR_SCENARIO_REAPER:-} ]]; then
-	rdir=$(mktemp -d /tmp/nsrun-ctr-reaper.XXXXXX)
-	if (cd "$repo" && go build -o "$rdir/subreaper" ./tests/tools/subreaper) 2> /dev/null; then
-		CTR_SCENARIO_REAPER=$rdir exec "$rdir/subreaper" bash "$0" "$@"
-	fi
-	echo "warning: could not build tests/tools/subreaper; exited shims may stay zombies" >&2
-	rm -rf "$rdir"
-	CTR_SCENARIO_REAPER=none
-fi
+# The shims daemonize: reap them (see lib.sh).
+reexec_under_subreaper CTR_SCENARIO_REAPER "$0" "$@"
 
 # Dependencies: a fresh Debian machine has none of them.
 need=()

@@ -28,17 +28,8 @@ RUNTIME=$(realpath "$1")
 RUNTIME_NAME=$(basename "$RUNTIME")
 HANDLER=$RUNTIME_NAME
 
-# PID 1 may not reap orphans; the shims daemonize and re-parent to the
-# nearest subreaper: run under tests/tools/subreaper so they get reaped.
-if [[ -z ${CRI_SCENARIO_REAPER:-} ]]; then
-	rdir=$(mktemp -d /tmp/nsrun-cri-reaper.XXXXXX)
-	if (cd "$repo" && go build -o "$rdir/subreaper" ./tests/tools/subreaper) 2> /dev/null; then
-		CRI_SCENARIO_REAPER=$rdir exec "$rdir/subreaper" bash "$0" "$@"
-	fi
-	echo "warning: could not build tests/tools/subreaper; exited shims may stay zombies" >&2
-	rm -rf "$rdir"
-	CRI_SCENARIO_REAPER=none
-fi
+# The shims daemonize: reap them (see lib.sh).
+reexec_under_subreaper CRI_SCENARIO_REAPER "$0" "$@"
 
 need=()
 command -v containerd > /dev/null || need+=(containerd)

@@ -39,16 +39,8 @@ RUNTIME_NAME=$(basename "$BIN")
 RT=$RUNTIME_NAME
 [[ $RT != runc ]] || RT=ctl
 
-# PID 1 may not reap orphans; the shims re-parent to the nearest subreaper.
-if [[ -z ${DOCKER_SCENARIO_REAPER:-} ]]; then
-	rdir=$(mktemp -d /tmp/nsrun-docker-reaper.XXXXXX)
-	if (cd "$repo" && go build -o "$rdir/subreaper" ./tests/tools/subreaper) 2> /dev/null; then
-		DOCKER_SCENARIO_REAPER=$rdir exec "$rdir/subreaper" bash "$0" "$@"
-	fi
-	echo "warning: could not build tests/tools/subreaper; exited shims may stay zombies" >&2
-	rm -rf "$rdir"
-	DOCKER_SCENARIO_REAPER=none
-fi
+# The shims daemonize: reap them (see lib.sh).
+reexec_under_subreaper DOCKER_SCENARIO_REAPER "$0" "$@"
 
 # Dependencies: a fresh Debian machine has none of them.
 need=()

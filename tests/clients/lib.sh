@@ -122,3 +122,24 @@ make_oci_archive() {
 	unset -f _oci_blob
 	return $rc
 }
+
+# reexec_under_subreaper VAR SCRIPT ARGS...: PID 1 may not reap orphans,
+# and the shims re-parent to the nearest subreaper when they daemonize: run
+# SCRIPT again under tests/tools/subreaper, so that they are reaped when
+# they exit. VAR marks that second run and holds the subreaper's directory
+# (or "none" when it could not be built) for the scenario's cleanup.
+# Needs $repo.
+reexec_under_subreaper() {
+	local var=$1
+	shift
+	[[ -z ${!var:-} ]] || return 0
+	local rdir
+	rdir=$(mktemp -d /tmp/nsrun-reaper.XXXXXX)
+	if (cd "$repo" && go build -o "$rdir/subreaper" ./tests/tools/subreaper) 2> /dev/null; then
+		export "$var=$rdir"
+		exec "$rdir/subreaper" bash "$@"
+	fi
+	echo "warning: could not build tests/tools/subreaper; exited shims may stay zombies" >&2
+	rm -rf "$rdir"
+	printf -v "$var" none
+}
