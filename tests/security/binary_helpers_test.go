@@ -138,26 +138,7 @@ func (r binRT) cmd(args ...string) *exec.Cmd {
 
 // run runs a runtime command to its end, output in files (a created
 // container keeps create's stdio: a pipe would not see end-of-file).
-func (r binRT) run(args ...string) result {
-	outF, _ := os.CreateTemp("", "sec-bin-out-")
-	errF, _ := os.CreateTemp("", "sec-bin-err-")
-	defer os.Remove(outF.Name())
-	defer os.Remove(errF.Name())
-	defer outF.Close()
-	defer errF.Close()
-	cmd := r.cmd(args...)
-	cmd.Stdout, cmd.Stderr = outF, errF
-	err := cmd.Run()
-	code, msg := 0, ""
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code, msg = -1, err.Error()
-	}
-	out, _ := os.ReadFile(outF.Name())
-	errb, _ := os.ReadFile(errF.Name())
-	return result{Stdout: string(out), Stderr: string(errb) + msg, Code: code}
-}
+func (r binRT) run(args ...string) result { return runToEnd(r.cmd(args...)) }
 
 // createStart writes the config, creates and starts the container, and
 // force-deletes it at the end of the test.

@@ -186,18 +186,23 @@ func (r result) String() string {
 }
 
 // runtimeCmd runs the runtime with --root root; extra become fds 3, 4, ...
-// stdout and stderr go to files: a created container keeps create's stdio,
-// and a pipe would not see end-of-file until the container exits.
 func runtimeCmd(root string, extra []*os.File, args ...string) result {
+	cmd := exec.Command(runtimeBin, append([]string{"--root", root}, args...)...)
+	cmd.ExtraFiles = extra
+	return runToEnd(cmd)
+}
+
+// runToEnd runs cmd with stdout and stderr in files: a created container
+// keeps create's stdio, and a pipe would not see end-of-file until the
+// container exits.
+func runToEnd(cmd *exec.Cmd) result {
 	outF, _ := os.CreateTemp("", "sec-out-")
 	errF, _ := os.CreateTemp("", "sec-err-")
 	defer os.Remove(outF.Name())
 	defer os.Remove(errF.Name())
 	defer outF.Close()
 	defer errF.Close()
-	cmd := exec.Command(runtimeBin, append([]string{"--root", root}, args...)...)
 	cmd.Stdout, cmd.Stderr = outF, errF
-	cmd.ExtraFiles = extra
 	err := cmd.Run()
 	code, msg := 0, ""
 	if ee, ok := err.(*exec.ExitError); ok {
