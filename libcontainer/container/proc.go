@@ -14,8 +14,13 @@ import (
 // procStat is what nsrun reads from /proc/<pid>/stat.
 type procStat struct {
 	State     byte
+	Flags     uint64 // PF_* of the (leader) task
+	Threads   int
 	StartTime uint64
 }
+
+// pfExiting is the kernel's PF_EXITING task flag: the task is in do_exit.
+const pfExiting = 0x4
 
 // readStat parses /proc/<pid>/stat. The command name may hold spaces and
 // parentheses, so fields are counted from the last ')'.
@@ -37,7 +42,15 @@ func readStat(pid int) (*procStat, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse /proc/%d/stat starttime: %w", pid, err)
 	}
-	return &procStat{State: fields[0][0], StartTime: start}, nil
+	flags, err := strconv.ParseUint(fields[6], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("parse /proc/%d/stat flags: %w", pid, err)
+	}
+	threads, err := strconv.Atoi(fields[17])
+	if err != nil {
+		return nil, fmt.Errorf("parse /proc/%d/stat num_threads: %w", pid, err)
+	}
+	return &procStat{State: fields[0][0], Flags: flags, Threads: threads, StartTime: start}, nil
 }
 
 // StartTime returns the start time of pid (clock ticks since boot).
@@ -50,7 +63,15 @@ func StartTime(pid int) (uint64, error) {
 }
 
 // alive reports whether pid is still the process that started at start:
-// not gone, not a zombie, not a newer process with a reused PID.
+// not gone, not a zombie, not exiting, not a newer process with a reused
+// PID.
+//
+// Exiting counts as gone: a PID namespace's init that was killed stays in
+// do_exit (zap_pid_ns_processes) until every process of the namespace has
+// been reaped, and one whose parent is outside the namespace (an `exec`'d
+// process, re-parented to the caller's subreaper) is reaped only when that
+// parent gets to it. The init has left its cgroups by then, so delete can
+// go on rather than wait on the caller (which may be waiting for delete).
 func alive(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
@@ -60,6 +81,11 @@ func alive(pid int, start uint64) bool {
 		return false
 	}
 	if st.State == 'Z' || st.State == 'X' {
+		return false
+	}
+	// A leader that called exit while other threads go on is PF_EXITING
+	// too: only a lone exiting thread is the process ending.
+	if st.Flags&pfExiting != 0 && st.Threads <= 1 {
 		return false
 	}
 	return st.StartTime == start

@@ -317,3 +317,41 @@ func TestExecTTYNeedsConsoleSocketWhenDetached(t *testing.T) {
 		t.Fatalf("exec -t -d: code %d stderr %q", r.Code, r.Stderr)
 	}
 }
+
+// TestDeleteForceWithUnreapedExecZombie: an exec'd process whose nsrun
+// exited is re-parented to the caller's subreaper (here the test; for
+// containerd its shim). Killed and not yet reaped, it holds the container's
+// PID namespace open, and the killed init waits in the kernel until the
+// caller reaps it. delete --force must not wait for that (the caller may be
+// waiting for delete): the init has left its cgroups, so delete completes.
+func TestDeleteForceWithUnreapedExecZombie(t *testing.T) {
+	b := newBundle(t)
+	b.Spec.Process.Args = []string{"sleep", "60"}
+	b.write()
+	id := newID(t)
+	b.cleanup(id)
+	mustOK(t, b.nsrun("run", "-d", "-b", b.Dir, id), "run -d")
+	initPid := int(b.state(id)["pid"].(float64))
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	mustOK(t, b.nsrun("exec", "-d", "--pid-file", pidFile, id, "sleep", "100"), "exec -d")
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(string(data))
+	if err != nil {
+		t.Fatalf("pid file %q: %v", data, err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, func() bool { return procState(pid) == "Z" })
+	start := time.Now()
+	r := b.nsrun("delete", "--force", id)
+	took := time.Since(start)
+	mustOK(t, r, "delete --force with a zombie of the caller in the namespace")
+	assertNoTrace(t, b.Root, id)
+	if took > 5*time.Second {
+		t.Errorf("delete --force took %v", took)
+	}
+	reap(pid)
+	waitFor(t, func() bool { reap(initPid); return processDead(initPid) })
+}

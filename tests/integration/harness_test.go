@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -55,10 +57,11 @@ func TestMain(m *testing.M) {
 		}
 		before := cgroupLeftovers()
 		code := m.Run()
+		reapContainerZombies()
 		// Every test deletes its containers: nothing nsrun made may remain
 		// in any hierarchy, nor a controller it enabled on cgroup2.
 		if after := cgroupLeftovers(); after != before {
-			fmt.Printf("FAIL: cgroup state changed by the tests:\nbefore: %s\nafter:  %s\n", before, after)
+			fmt.Printf("FAIL: cgroup state changed by the tests:\nbefore: %s\nafter:  %s\n%s", before, after, describeCgroupTrees())
 			return 1
 		}
 		return code
@@ -69,8 +72,14 @@ func TestMain(m *testing.M) {
 
 // newID returns a container ID unique to this test run.
 func newID(t *testing.T) string {
-	return fmt.Sprintf("it-%d-%d", os.Getpid(), idSeq.Add(1))
+	id := fmt.Sprintf("it-%d-%d", os.Getpid(), idSeq.Add(1))
+	idOwner.Store(id, t.Name())
+	return id
 }
+
+// idOwner maps each container ID to the test that made it, for the report
+// of a leak.
+var idOwner sync.Map
 
 // bundle is a test bundle: a directory with config.json and a rootfs link.
 type bundle struct {
@@ -189,7 +198,10 @@ func runNsrunFiles(root string, stdin []byte, extra []*os.File, args ...string) 
 func (b *bundle) run(id string) result {
 	b.t.Helper()
 	b.write()
-	return b.nsrun("run", "-b", b.Dir, id)
+	r := b.nsrun("run", "-b", b.Dir, id)
+	// run deletes the container once it exits (or undoes a failed create).
+	assertNoTrace(b.t, b.Root, id)
+	return r
 }
 
 // mustOK fails the test unless r succeeded.
@@ -200,9 +212,17 @@ func mustOK(t *testing.T, r result, what string) {
 	}
 }
 
-// cleanup force-deletes a container at the end of the test.
+// cleanup force-deletes a container at the end of the test and fails the
+// test if that fails or leaves a trace: a leak is then named by the test
+// that caused it, not only by TestMain's final check of the hierarchies.
 func (b *bundle) cleanup(id string) {
-	b.t.Cleanup(func() { runNsrun(b.Root, nil, "delete", "--force", id) })
+	b.t.Cleanup(func() {
+		if r := runNsrun(b.Root, nil, "delete", "--force", id); r.Code != 0 {
+			b.t.Errorf("cleanup: delete --force %s: code %d: %s", id, r.Code, r.Stderr)
+		}
+		assertNoTrace(b.t, b.Root, id)
+		reapContainerZombies()
+	})
 }
 
 // ociState reads `nsrun state`.
@@ -235,6 +255,28 @@ func assertNoTrace(t *testing.T, root, id string) {
 func runWithExtraFd(t *testing.T, b *bundle, f *os.File, args ...string) result {
 	t.Helper()
 	return runNsrunFiles(b.Root, nil, []*os.File{f}, args...)
+}
+
+// describeCgroupTrees lists every cgroup below the directories
+// cgroupLeftovers names, with the processes in each, to tell a leaked
+// container (and which) from a leaked parent.
+func describeCgroupTrees() string {
+	var b strings.Builder
+	for _, pat := range []string{"/sys/fs/cgroup/*/nsrun", "/sys/fs/cgroup/*/nsrun-it*", "/sys/fs/cgroup/nsrun", "/sys/fs/cgroup/nsrun-it*"} {
+		tops, _ := filepath.Glob(pat)
+		for _, top := range tops {
+			filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || !d.IsDir() {
+					return nil
+				}
+				procs, _ := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+				owner, _ := idOwner.Load(filepath.Base(path))
+				fmt.Fprintf(&b, "  %s procs=%q test=%v\n", path, strings.Fields(string(procs)), owner)
+				return nil
+			})
+		}
+	}
+	return b.String()
 }
 
 // cgroupLeftovers describes what nsrun could leave in the cgroup

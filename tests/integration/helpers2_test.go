@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -213,4 +214,67 @@ func childPids(pid int) []int {
 		}
 	}
 	return out
+}
+
+// reapContainerZombies reaps the zombie children of the test process that
+// lived in a container's PID namespace (an `exec`'d process whose nsrun
+// exited is re-parented to us), and waits up to a second for an exiting
+// init of a namespace (which stays in do_exit until those are reaped) to
+// become a zombie and be reaped as well. Our own exec.Cmd children live in
+// our namespace and are left to their Wait.
+func reapContainerZombies() {
+	for deadline := time.Now().Add(time.Second); ; {
+		pending := 0
+		tasks, _ := filepath.Glob("/proc/self/task/*/children")
+		for _, f := range tasks {
+			data, _ := os.ReadFile(f)
+			for _, s := range strings.Fields(string(data)) {
+				pid, err := strconv.Atoi(s)
+				if err != nil || !inChildPIDNamespace(pid) {
+					continue
+				}
+				switch procState(pid) {
+				case "Z":
+					reap(pid)
+				case "":
+				default:
+					if exiting(pid) {
+						pending++
+					}
+				}
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// inChildPIDNamespace reports whether pid has a PID in a namespace below
+// ours (its NSpid line lists more than one).
+func inChildPIDNamespace(pid int) bool {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			return len(strings.Fields(rest)) > 1
+		}
+	}
+	return false
+}
+
+// exiting reports whether pid is in do_exit (PF_EXITING, /proc/pid/stat
+// field 9).
+func exiting(pid int) bool {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 || i+2 >= len(data) {
+		return false
+	}
+	f := strings.Fields(string(data[i+2:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	return flags&0x4 != 0
 }
