@@ -42,6 +42,9 @@ type Manager interface {
 	// Pids returns every pid in the container's cgroups (and their
 	// sub-cgroups), sorted and without duplicates.
 	Pids() ([]int, error)
+	// KillAll SIGKILLs every process in the container's cgroups, processes
+	// forked meanwhile included, and returns once none is left in them.
+	KillAll() error
 	// Freeze freezes the container and waits until the freezer reports FROZEN.
 	Freeze() error
 	// Thaw thaws the container and waits until the freezer reports THAWED.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -176,19 +177,34 @@ func (m *hybridManager) Create(res *specs.LinuxResources) (retErr error) {
 // mkdirChain creates dir and its missing ancestors below mountpoint,
 // appending what it created to created. fill, when set, runs on every level
 // (new or not) to initialise it from its parent.
+//
+// The delete of the last container below the default parent /nsrun removes
+// it (see ancestorsToUndo): when that happens between our mkdir of /nsrun
+// (EEXIST) and of /nsrun/<id> (ENOENT), the chain is walked again.
 func mkdirChain(mountpoint, dir string, created *[]string, fill func(parent, dir string, last bool) error) error {
 	rel, err := filepath.Rel(mountpoint, dir)
 	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
 		return fmt.Errorf("cgroup %s is not below mount %s", dir, mountpoint)
 	}
-	cur := mountpoint
 	parts := strings.Split(rel, "/")
+	for attempt := 1; ; attempt++ {
+		err := mkdirLevels(mountpoint, parts, created, fill)
+		if err == nil || !errors.Is(err, unix.ENOENT) || attempt == 5 {
+			return err
+		}
+	}
+}
+
+func mkdirLevels(mountpoint string, parts []string, created *[]string, fill func(parent, dir string, last bool) error) error {
+	cur := mountpoint
 	for i, p := range parts {
 		parent := cur
 		cur = filepath.Join(cur, p)
 		switch err := unix.Mkdir(cur, 0o755); {
 		case err == nil:
-			*created = append(*created, cur)
+			if !slices.Contains(*created, cur) {
+				*created = append(*created, cur)
+			}
 		case errors.Is(err, unix.EEXIST):
 		default:
 			return fmt.Errorf("mkdir %s: %w", cur, err)
@@ -298,6 +314,8 @@ func (m *hybridManager) Pids() ([]int, error) {
 	sort.Ints(out)
 	return out, nil
 }
+
+func (m *hybridManager) KillAll() error { return killAll(m, m.dirs[UnifiedKey]) }
 
 // destroyWait bounds how long Destroy retries EBUSY: the caller killed the
 // processes, but the last task may still be leaving the cgroup (an exiting

@@ -33,6 +33,13 @@ func realLayout(t *testing.T) *Layout {
 	if len(l.V1) == 0 {
 		t.Skip("no cgroup v1 hierarchies")
 	}
+	removeTestParentAtEnd(t, l)
+	return l
+}
+
+// removeTestParentAtEnd removes testParent from every hierarchy of l when
+// the test ends.
+func removeTestParentAtEnd(t *testing.T, l *Layout) {
 	t.Cleanup(func() {
 		mounts := []string{}
 		for _, h := range l.V1 {
@@ -48,7 +55,6 @@ func realLayout(t *testing.T) *Layout {
 			}
 		}
 	})
-	return l
 }
 
 // hugepageSize returns "2MB" when the kernel offers 2 MiB huge pages.

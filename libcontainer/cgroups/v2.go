@@ -232,6 +232,8 @@ func (m *unifiedManager) Pids() ([]int, error) {
 	return out, nil
 }
 
+func (m *unifiedManager) KillAll() error { return killAll(m, m.dir) }
+
 func (m *unifiedManager) Destroy() error {
 	if err := removeCgroupTree(m.dir, time.Now().Add(destroyWait)); err != nil {
 		return err

@@ -161,6 +161,12 @@ func (cr *creation) undo() {
 	}
 	cr.plan.Close()
 	if cr.cg != nil {
+		if cr.init != nil {
+			// Whatever the init forked goes with it.
+			if err := cr.cg.KillAll(); err != nil {
+				logrus.Warnf("cleanup after failed create: %v", err)
+			}
+		}
 		if err := cr.cg.Destroy(); err != nil {
 			logrus.Warnf("cleanup after failed create: %v", err)
 		}

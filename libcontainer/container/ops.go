@@ -215,17 +215,13 @@ func (c *Container) Delete(force bool) error {
 }
 
 // killAll SIGKILLs the init and everything else in the container's
-// cgroups, thawing them first, and waits until the init is gone.
+// cgroups (see cgroups.KillAll) and waits until the init is gone.
 func (c *Container) killAll() error {
-	cg := c.cgroups()
 	if alive(c.St.Pid, c.St.InitStartTime) {
 		unix.Kill(c.St.Pid, unix.SIGKILL)
 	}
-	if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
-		for _, pid := range pids {
-			unix.Kill(pid, unix.SIGKILL)
-		}
-		cg.Thaw()
+	if err := c.cgroups().KillAll(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for alive(c.St.Pid, c.St.InitStartTime) {
