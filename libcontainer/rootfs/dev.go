@@ -182,39 +182,82 @@ func createDevice(r *root, d specs.LinuxDevice, inUserNS bool) error {
 		return err
 	}
 	defer dir.Close()
+	want := wantedNode{typ: typ, perm: 0o666, rdev: unix.Mkdev(uint32(d.Major), uint32(d.Minor)), uid: -1, gid: -1}
+	if d.FileMode != nil {
+		want.perm = uint32(d.FileMode.Perm())
+	}
+	if d.UID != nil {
+		want.uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		want.gid = int(*d.GID)
+	}
+	if inUserNS && typ != unix.S_IFIFO {
+		free, err := clearEntry(dir, name)
+		if err != nil || !free {
+			return err
+		}
+		return bindHostDevice(dir, name, d.Path)
+	}
+	// A rootfs without a /dev mount of its own may be shared by containers
+	// created at the same time: another one may make the node between our
+	// clearEntry and mknod (EEXIST). The node it made is the one we want.
+	for attempt := 1; ; attempt++ {
+		err := makeNode(dir, name, d.Path, want)
+		if !errors.Is(err, unix.EEXIST) || attempt == 3 {
+			return err
+		}
+		if want.isAt(dir, name) {
+			return nil
+		}
+	}
+}
+
+// wantedNode is the device node a linux.devices entry asks for; uid and
+// gid -1 leave the owner as mknod makes it.
+type wantedNode struct {
+	typ, perm uint32
+	rdev      uint64
+	uid, gid  int
+}
+
+// isAt reports whether name in dir already is that node (not a symlink,
+// not a mount point): then it is kept as it is.
+func (w wantedNode) isAt(dir *os.File, name string) bool {
+	var st unix.Stat_t
+	if unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
+	}
+	if mounted, err := isMountRoot(dir, name); err != nil || mounted {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == w.typ && st.Mode&0o7777 == w.perm && st.Rdev == w.rdev &&
+		(w.uid == -1 || int(st.Uid) == w.uid) && (w.gid == -1 || int(st.Gid) == w.gid)
+}
+
+// makeNode replaces what is at name in dir by the node w (see createDevice).
+func makeNode(dir *os.File, name, hostPath string, w wantedNode) error {
+	if w.isAt(dir, name) {
+		return nil
+	}
 	free, err := clearEntry(dir, name)
 	if err != nil || !free {
 		return err
 	}
-	if inUserNS && typ != unix.S_IFIFO {
-		return bindHostDevice(dir, name, d.Path)
-	}
-	perm := uint32(0o666)
-	if d.FileMode != nil {
-		perm = uint32(d.FileMode.Perm())
-	}
 	dirfd := int(dir.Fd())
-	rdev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
-	if err := unix.Mknodat(dirfd, name, typ|perm, int(rdev)); err != nil {
+	if err := unix.Mknodat(dirfd, name, w.typ|w.perm, int(w.rdev)); err != nil {
 		// The device cgroup may refuse mknod of a device the config
 		// denies (the init is already in its cgroup). The node is still
 		// expected to exist, unusable: bind the host's, if it is the
 		// same device.
-		if errors.Is(err, unix.EPERM) && typ != unix.S_IFIFO && hostNodeIs(d.Path, typ, rdev) {
-			return bindHostDevice(dir, name, d.Path)
+		if errors.Is(err, unix.EPERM) && w.typ != unix.S_IFIFO && hostNodeIs(hostPath, w.typ, w.rdev) {
+			return bindHostDevice(dir, name, hostPath)
 		}
-		return fmt.Errorf("mknod %d:%d: %w", d.Major, d.Minor, err)
+		return fmt.Errorf("mknod %d:%d: %w", unix.Major(w.rdev), unix.Minor(w.rdev), err)
 	}
-	uid, gid := -1, -1
-	if d.UID != nil {
-		uid = int(*d.UID)
-	}
-	if d.GID != nil {
-		gid = int(*d.GID)
-	}
-	if uid != -1 || gid != -1 {
-		if err := unix.Fchownat(dirfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("chown %d:%d: %w", uid, gid, err)
+	if w.uid != -1 || w.gid != -1 {
+		if err := unix.Fchownat(dirfd, name, w.uid, w.gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown %d:%d: %w", w.uid, w.gid, err)
 		}
 	}
 	return nil

@@ -2,8 +2,10 @@ package faults
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,4 +141,60 @@ func TestConcurrentOperations(t *testing.T) {
 	}
 	c.forceDelete("after the storm", pid)
 	by.check("after the storm")
+}
+
+// TestConcurrentContainersDefaultParent: containers of different IDs come
+// and go at once below the default parent /nsrun, which the last delete
+// removes and a create may need to make again meanwhile. Every create and
+// start succeeds, the containers leave no process without a PID namespace
+// either (a shell forking in a loop), and /nsrun is gone at the end.
+func TestConcurrentContainersDefaultParent(t *testing.T) {
+	preexisting, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun")
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failures []string
+		all      []*ctr
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		failures = append(failures, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				c := newCtr(t, "sh", "-c", "while :; do sleep 30 & done")
+				c.Spec.Linux.CgroupsPath = ""
+				c.Cgroup = "/nsrun/" + c.ID
+				if g%2 == 1 {
+					c.Spec.Linux.Namespaces = c.Spec.Linux.Namespaces[1:] // no PID namespace
+				}
+				c.write()
+				for _, op := range [][]string{{"create", "-b", c.Dir, c.ID}, {"start", c.ID}, {"delete", "--force", c.ID}} {
+					if r := c.nsrun(op...); r.Code != 0 {
+						fail("%s %s: %s", op[0], c.ID, r)
+						break
+					}
+				}
+				mu.Lock()
+				all = append(all, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	// Checked once all are done: the check reaps orphans of this process,
+	// which would steal the exit of another goroutine's nsrun.
+	for _, c := range all {
+		c.assertGone("create, start, delete --force beside others")
+	}
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*/nsrun"); len(preexisting) == 0 && len(left) > 0 {
+		t.Errorf("the default parent is left: %v", left)
+	}
 }
