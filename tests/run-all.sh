@@ -28,11 +28,16 @@ make nsrun || { echo "build failed" >&2; exit 2; }
 export NSRUN=$repo/nsrun
 
 passed=0 failed=0 failures=()
+# Each suite's output is also kept, so that the end of the run can repeat
+# what failed: CI shows the start and the end of a long output.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 suite() {
 	local name=$1
 	shift
 	log "$name: $*"
-	if "$@"; then
+	"$@" 2>&1 | tee "$logs/$name.log"
+	if ((PIPESTATUS[0] == 0)); then
 		passed=$((passed + 1))
 		echo "--- suite $name: PASS"
 	else
@@ -70,6 +75,13 @@ suite clients bash tests/clients/run.sh -r "$repo/nsrun"
 
 echo
 if ((failed > 0)); then
+	for name in "${failures[@]}"; do
+		echo "=== what failed in $name (its FAIL lines, then its last lines):"
+		grep -E -e '--- FAIL|^FAIL|FAIL:|panic:|timed out|left behind' "$logs/$name.log" | head -n 30
+		echo "..."
+		tail -n 25 "$logs/$name.log"
+	done
+	echo
 	echo "failed suites: ${failures[*]}"
 fi
 echo "suites: $passed passed, $failed failed"
