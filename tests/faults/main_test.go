@@ -134,12 +134,18 @@ func sweep() []string {
 // removeCgroupParents removes the (empty) parents of this run's cgroups.
 // Each test checks its own container's directories; a parent is shared,
 // and stays behind when its maker is deleted while another lives below.
+// The shared top (/nsrun-faults) goes too when empty, also when sweep
+// already removed this run's directory below it.
 func removeCgroupParents() {
 	dirs, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/*/%s/%d", cgroupParent, os.Getpid()))
 	top, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/%s/%d", cgroupParent, os.Getpid()))
 	for _, d := range append(dirs, top...) {
 		unix.Rmdir(d)
-		unix.Rmdir(filepath.Dir(d))
+	}
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent)
+	parents2, _ := filepath.Glob("/sys/fs/cgroup/" + cgroupParent)
+	for _, d := range append(parents, parents2...) {
+		unix.Rmdir(d) // EBUSY while another run has its directory there
 	}
 }
 
