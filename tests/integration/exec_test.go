@@ -325,13 +325,7 @@ func TestExecTTYNeedsConsoleSocketWhenDetached(t *testing.T) {
 // caller reaps it. delete --force must not wait for that (the caller may be
 // waiting for delete): the init has left its cgroups, so delete completes.
 func TestDeleteForceWithUnreapedExecZombie(t *testing.T) {
-	b := newBundle(t)
-	b.Spec.Process.Args = []string{"sleep", "60"}
-	b.write()
-	id := newID(t)
-	b.cleanup(id)
-	mustOK(t, b.nsrun("run", "-d", "-b", b.Dir, id), "run -d")
-	initPid := int(b.state(id)["pid"].(float64))
+	b, id, initPid := newExecTarget(t)
 	pidFile := filepath.Join(t.TempDir(), "exec.pid")
 	mustOK(t, b.nsrun("exec", "-d", "--pid-file", pidFile, id, "sleep", "100"), "exec -d")
 	data, err := os.ReadFile(pidFile)
