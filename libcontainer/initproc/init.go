@@ -50,8 +50,10 @@ func Main() {
 		if !i.ready || i.cfg.Exec {
 			conn.Send(&protocol.Message{Type: protocol.TypeError, Message: err.Error()})
 		} else {
-			fmt.Fprintln(os.Stderr, "nsrun init:", err)
+			// The runtime first: our stderr may be a pipe nobody reads
+			// (full, it would block us and `start` forever).
 			i.reportLateFailure(err)
+			fmt.Fprintln(os.Stderr, "nsrun init:", err)
 		}
 		os.Exit(1)
 	}

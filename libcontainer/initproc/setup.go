@@ -271,8 +271,9 @@ func (i *initProcess) waitForStart() error {
 }
 
 // reportLateFailure hands a failure between `start` and execve to the
-// waiting `nsrun start` through the exec fifo. Best effort: start may have
-// gone (killed), and the message also goes to the container's stderr.
+// waiting `nsrun start` through the exec fifo, and closes it: start returns
+// at that end-of-file. Best effort: start may have gone (killed), and the
+// message also goes to the container's stderr.
 func (i *initProcess) reportLateFailure(err error) {
 	if i.fifo < 0 {
 		return
@@ -282,6 +283,8 @@ func (i *initProcess) reportLateFailure(err error) {
 		msg = msg[:4000]
 	}
 	unix.Write(i.fifo, msg)
+	unix.Close(i.fifo)
+	i.fifo = -1
 }
 
 // reportReady tells the runtime that setup went through; from here on a

@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func shHook(script string, timeout int) specs.Hook {
@@ -153,4 +155,49 @@ func TestFailingLaterHooks(t *testing.T) {
 		}
 		c.assertGone(tc.name, pid)
 	}
+}
+
+// TestLateFailureWithFullStderr: the program cannot be executed (a script
+// whose interpreter is missing: execve fails only at start) and the
+// container's stderr, which the init inherited from create, is a pipe that
+// is full and never read. start must still fail, in bounded time, with the
+// reason; the init used to write to its stderr first and block there, and
+// start waited for it forever.
+func TestLateFailureWithFullStderr(t *testing.T) {
+	scripts := t.TempDir()
+	os.Chmod(scripts, 0o755)
+	if err := os.WriteFile(filepath.Join(scripts, "bad"), []byte("#!/no/such/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newCtr(t, "/scripts/bad")
+	c.Spec.Mounts = append(c.Spec.Mounts, specs.Mount{Destination: "/scripts", Type: "bind", Source: scripts, Options: []string{"bind", "ro"}})
+	c.write()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	create := exec.Command(nsrunBin, "--root", c.Root, "create", "-b", c.Dir, c.ID)
+	create.Stderr = w
+	if err := create.Run(); err != nil {
+		w.Close()
+		t.Fatalf("create: %v", err)
+	}
+	pid := c.recordedPid()
+	// Fill the pipe: the init holds its write end as stderr.
+	fd := int(w.Fd()) // (each Fd() call makes the fd blocking again)
+	unix.SetNonblock(fd, true)
+	filler := make([]byte, 4096)
+	for {
+		if _, err := unix.Write(fd, filler); err != nil {
+			break
+		}
+	}
+	// Blocking again (the flag is the pipe's, shared with the init): a
+	// write there now waits for a reader, not fails with EAGAIN.
+	unix.SetNonblock(fd, false)
+	w.Close()
+	res := runWithin(t, 20*time.Second, c.Root, "start", c.ID)
+	clearError(t, res, "start of a program that cannot be executed, stderr full", "failed to start", "no such file or directory")
+	c.forceDelete("late failure with a full stderr", pid)
 }

@@ -17,6 +17,7 @@ late-first-record TestKillCreateAtPoints
 no-lock-record    TestDamagedState
 state-follow      TestDamagedState
 no-late-failure   TestFailingLaterHooks
+stderr-first      TestLateFailureWithFullStderr
 shared-create     TestConcurrentCreateSameID
 '
 out=$(mktemp -d /tmp/nsrun-faults-demo-XXXXXX)
