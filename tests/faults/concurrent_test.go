@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nsrun/nsrun/tests/tools/testenv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestConcurrentCreateSameID: of 100 creates of one ID exactly one wins;
@@ -170,7 +173,7 @@ func TestConcurrentContainersDefaultParent(t *testing.T) {
 				c.Spec.Linux.CgroupsPath = ""
 				c.Cgroup = "/nsrun/" + c.ID
 				if g%2 == 1 {
-					c.Spec.Linux.Namespaces = c.Spec.Linux.Namespaces[1:] // no PID namespace
+					testenv.WithoutNamespace(c.Spec, specs.PIDNamespace)
 				}
 				c.write()
 				for _, op := range [][]string{{"create", "-b", c.Dir, c.ID}, {"start", c.ID}, {"delete", "--force", c.ID}} {

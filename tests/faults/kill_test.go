@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -140,7 +141,7 @@ func TestKillCreateAtDelays(t *testing.T) {
 			c := newCtr(t, "sleep", "1000")
 			if hostMounts {
 				withOwnRootfs(c)
-				withoutNamespace(c.Spec, specs.MountNamespace)
+				testenv.WithoutNamespace(c.Spec, specs.MountNamespace)
 			}
 			c.write()
 			start := time.Now()
@@ -161,16 +162,6 @@ func withOwnRootfs(c *ctr) {
 		c.t.Fatalf("cp rootfs: %v %s", err, out)
 	}
 	c.Spec.Root.Path = "rootfs"
-}
-
-func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
-	var kept []specs.LinuxNamespace
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type != typ {
-			kept = append(kept, ns)
-		}
-	}
-	s.Linux.Namespaces = kept
 }
 
 // killPoints are the moments of create found by watching what it makes.
@@ -214,7 +205,7 @@ func TestKillCreateAtPoints(t *testing.T) {
 			hook = nil
 			if hostMounts {
 				withOwnRootfs(c)
-				withoutNamespace(c.Spec, specs.MountNamespace)
+				testenv.WithoutNamespace(c.Spec, specs.MountNamespace)
 			}
 			if kp.setup != nil {
 				kp.setup(c)

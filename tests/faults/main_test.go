@@ -40,20 +40,11 @@ func TestMain(m *testing.M) {
 	if out := os.Getenv(rusageEnv); out != "" {
 		os.Exit(rusageHelper(out, os.Args[1:]))
 	}
-	if os.Geteuid() != 0 {
-		fmt.Println("fault tests need root")
-		os.Exit(1)
-	}
-	// Inits whose runtime exited (or was killed) are re-parented to us.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Println("subreaper:", err)
-		os.Exit(1)
-	}
 	var err error
-	if workDir, err = os.MkdirTemp("", "nsrun-faults-"); err != nil {
-		panic(err)
+	if workDir, err = testenv.Begin("nsrun-faults-"); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
 	}
-	os.Chmod(workDir, 0o755)
 	code := func() int {
 		if nsrunBin, err = testenv.BuildNsrun(workDir); err != nil {
 			fmt.Println(err)

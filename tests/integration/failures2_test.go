@@ -3,6 +3,7 @@ package integration
 import (
 	"testing"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -34,7 +35,7 @@ func TestCreateFailsOnHostWideSysctl(t *testing.T) {
 
 func TestCreateFailsOnNetSysctlWithoutNetNamespace(t *testing.T) {
 	b := newBundle(t, "true")
-	withoutNamespace(b.Spec, specs.NetworkNamespace)
+	testenv.WithoutNamespace(b.Spec, specs.NetworkNamespace)
 	b.Spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
 	b.write()
 	createMustFailWith(t, b, "linux.sysctl", "net.ipv4.ip_forward")
@@ -42,7 +43,7 @@ func TestCreateFailsOnNetSysctlWithoutNetNamespace(t *testing.T) {
 
 func TestCreateFailsOnIPCSysctlWithoutIPCNamespace(t *testing.T) {
 	b := newBundle(t, "true")
-	withoutNamespace(b.Spec, specs.IPCNamespace)
+	testenv.WithoutNamespace(b.Spec, specs.IPCNamespace)
 	b.Spec.Linux.Sysctl = map[string]string{"kernel.msgmax": "8192"}
 	b.write()
 	createMustFailWith(t, b, "linux.sysctl", "kernel.msgmax")
@@ -50,7 +51,7 @@ func TestCreateFailsOnIPCSysctlWithoutIPCNamespace(t *testing.T) {
 
 func TestCreateFailsOnHostnameWithoutUTSNamespace(t *testing.T) {
 	b := newBundle(t, "true")
-	withoutNamespace(b.Spec, specs.UTSNamespace)
+	testenv.WithoutNamespace(b.Spec, specs.UTSNamespace)
 	b.Spec.Hostname = "would-rename-the-host"
 	b.write()
 	createMustFailWith(t, b, "hostname")

@@ -19,7 +19,6 @@ import (
 
 	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -30,22 +29,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Println("integration tests need root")
-		os.Exit(1)
-	}
-	// PID 1 here does not reap orphans; containers whose runtime exited are
-	// re-parented to us.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Println("subreaper:", err)
-		os.Exit(1)
-	}
 	var err error
-	workDir, err = os.MkdirTemp("", "nsrun-it-")
-	if err != nil {
-		panic(err)
+	if workDir, err = testenv.Begin("nsrun-it-"); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
 	}
-	os.Chmod(workDir, 0o755)
 	code := func() int {
 		if nsrunBin, err = testenv.BuildNsrun(workDir); err != nil {
 			fmt.Println(err)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -176,17 +175,6 @@ func hasOpt(opts, opt string) bool {
 		}
 	}
 	return false
-}
-
-// withoutNamespace removes the namespace of type typ from the spec.
-func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
-	var ns []specs.LinuxNamespace
-	for _, n := range s.Linux.Namespaces {
-		if n.Type != typ {
-			ns = append(ns, n)
-		}
-	}
-	s.Linux.Namespaces = ns
 }
 
 // outDir makes a host directory bind-mounted read-write at /out in the

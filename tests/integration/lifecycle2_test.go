@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -42,7 +43,7 @@ func TestKillAllSignalsEveryProcess(t *testing.T) {
 	// Without a PID namespace the death of the init does not take the
 	// other processes with it: only --all reaches the second one.
 	b := newBundle(t, "sh", "-c", "sleep 100 & touch /out/forked; wait")
-	withoutNamespace(b.Spec, specs.PIDNamespace)
+	testenv.WithoutNamespace(b.Spec, specs.PIDNamespace)
 	out := b.outDir()
 	b.write()
 	id := newID(t)

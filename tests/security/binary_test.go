@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nsrun/nsrun/tests/tools/testenv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The runtime binary cannot be written from a container (CVE-2019-5736
@@ -98,13 +101,7 @@ func TestBinaryShebangCreate(t *testing.T) {
 
 	a := newBundle(t, "/binattack", "exe", "/report", victim)
 	a.Spec.Root.Path = binRootfs(t, false)
-	ns := a.Spec.Linux.Namespaces[:0]
-	for _, n := range a.Spec.Linux.Namespaces {
-		if n.Type != "pid" {
-			ns = append(ns, n)
-		}
-	}
-	a.Spec.Linux.Namespaces = ns
+	testenv.WithoutNamespace(a.Spec, specs.PIDNamespace)
 	report := binReport(t, a)
 	rt := binRT{bin: bin, root: filepath.Join(hostDir(t), "state")}
 	rt.createStart(t, a, newID())

@@ -24,7 +24,6 @@ import (
 
 	"github.com/nsrun/nsrun/tests/tools/testenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -37,20 +36,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Println("security tests need root")
-		os.Exit(1)
-	}
-	// Containers whose runtime exited are re-parented to us, and reaped.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Println("subreaper:", err)
-		os.Exit(1)
-	}
 	var err error
-	if workDir, err = os.MkdirTemp("", "nsrun-sec-"); err != nil {
-		panic(err)
+	if workDir, err = testenv.Begin("nsrun-sec-"); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
 	}
-	os.Chmod(workDir, 0o755)
 	cgroupTop = fmt.Sprintf("/nsrun-sec/%d", os.Getpid())
 	code := func() int {
 		if runtimeBin, err = testenv.BuildNsrun(workDir); err != nil {

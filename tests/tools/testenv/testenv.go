@@ -4,13 +4,46 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
+
+// Begin is the start of each suite's TestMain: it needs root, makes the
+// test process a subreaper (PID 1 here does not reap orphans: inits whose
+// runtime exited are re-parented to us), and returns a fresh work
+// directory named after prefix, readable by the containers' users.
+func Begin(prefix string) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", errors.New("these tests run real containers: run them as root")
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return "", fmt.Errorf("subreaper: %w", err)
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o755)
+}
+
+// WithoutNamespace removes the namespace of type typ from the spec.
+func WithoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
+	var kept []specs.LinuxNamespace
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != typ {
+			kept = append(kept, ns)
+		}
+	}
+	s.Linux.Namespaces = kept
+}
 
 // RepoRoot is the directory of the nsrun checkout.
 func RepoRoot() string {
