@@ -46,7 +46,11 @@ func cgroupEvent(t *testing.T, file, key string) int64 {
 // (including replacing the device program), and no cgroup left.
 func TestV2LimitsEnforcedAndManaged(t *testing.T) {
 	needPureV2(t)
-	b := newBundle(t, "sh", "-c", "while :; do sleep 1; done")
+	// The init forks once, before the limits are pushed, then waits in
+	// waitpid(-1), which also reaps the killed orphans. A loop forking a
+	// `sleep 1` every second died now and then: busybox sh exits at a
+	// failed fork, which the full pids or memory cgroup makes likely.
+	b := newBundle(t, "sh", "-c", "sleep 1000000 & wait")
 	mem, pids := int64(64<<20), int64(32)
 	quota, period := int64(50000), uint64(100000)
 	weight := uint16(100)
